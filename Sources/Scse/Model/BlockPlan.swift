@@ -2,12 +2,6 @@
 // how their outputs combine. Everything the kernels need is here; nothing in
 // it is re-checked downstream.
 
-/// How scSE combines the two gated tensors.
-enum Aggregate: Sendable {
-  case sum
-  case max
-}
-
 /// Borrowed view of a channel gate's parameters (layout of `scse_channel_gate`).
 struct ChannelGateParameters: @unchecked Sendable {
   /// Width of the bottleneck; 0 is a zero-width layer.
