@@ -1,0 +1,61 @@
+# Entry points for building and testing scse. `make test` runs every suite
+# (what CI runs through .ci/run) and fails if any of them fails.
+
+PYTHON ?= python3
+BUILD_DIR ?= build
+# Parallel compile jobs for CMake/Ninja and SwiftPM.
+JOBS ?= 2
+TORCH ?= torch==2.13.0+cpu
+
+PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check
+
+.DEFAULT_GOAL := build
+# Targets run in the order given; deps must finish before anything uses them.
+.NOTPARALLEL:
+.PHONY: deps build test-swift test-c install-python test-python test demo clean sync-sources
+
+# pip leaves satisfied requirements alone, so this is cheap when repeated.
+deps:
+	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core
+	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
+
+build:
+	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) --parallel $(JOBS)
+
+test-swift:
+	swift test --jobs $(JOBS)
+
+test-c: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure
+
+install-python:
+	$(PYTHON) -m pip install --no-build-isolation .
+
+test-python:
+	$(PYTHON) -m pytest Tests/python -q
+
+# Runs every suite even after a failure, then fails naming the ones that
+# failed. The Python tests need the package installed from this tree.
+test: deps
+	@failed=""; \
+	$(MAKE) --no-print-directory test-swift || failed="$$failed test-swift"; \
+	$(MAKE) --no-print-directory test-c || failed="$$failed test-c"; \
+	if $(MAKE) --no-print-directory install-python; then \
+	  $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
+	else \
+	  failed="$$failed install-python test-python(not run)"; \
+	fi; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
+	echo "make test: all suites passed"
+
+demo: deps install-python
+	$(PYTHON) -m scse demo
+
+# Rewrites the explicit Swift source list in Sources/Scse/CMakeLists.txt
+# from the .swift files present there.
+sync-sources:
+	cmake -P cmake/modules/ScseSwiftSources.cmake
+
+clean:
+	rm -rf $(BUILD_DIR) .build
