@@ -59,3 +59,16 @@ sync-sources:
 
 clean:
 	rm -rf $(BUILD_DIR) .build
+
+# Benchmark of scse next to PyTorch eager, torch.compile and memcpy
+# (bench/run.py; README "Benchmark"). The default is the full run that made
+# the README table; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
+BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
+.PHONY: bench bench-native
+
+bench-native:
+	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DSCSE_BUILD_BENCH=ON
+	cmake --build $(BUILD_DIR) --parallel $(JOBS) --target scse_bench
+
+bench: deps install-python bench-native
+	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench $(BENCH_ARGS)

@@ -138,6 +138,10 @@ def _print_table(rows: List[Sequence[str]]) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m scse``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its own options; see scse/_bench.py
+        from . import _bench
+        return _bench.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m scse", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="time scSE against PyTorch and check the results")
@@ -150,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo.add_argument("--threads", type=int, default=None,
                       help="thread count for scse and torch (default: scse's default)")
     commands.add_parser("version", help="print the library version")
+    commands.add_parser("bench", help="run bench/run.py of a source checkout (see --help there)")
     args = parser.parse_args(argv)
     if args.command == "version":
         print(scse.__version__)

@@ -1,0 +1,56 @@
+"""Finds the native driver scse_bench, or compiles it when there is none.
+
+`make bench` builds it with CMake (SCSE_BUILD_BENCH=ON) and passes its path.
+Without one, `auto` takes build/bench/scse_bench of this checkout, else
+compiles bench/native/scse_bench.c with the system C compiler against the
+libscse.so of the installed scse package (the one the Python side uses).
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Callable, Optional
+
+_BENCH = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_BENCH)
+
+
+def _compile(log: Callable[[str], None]) -> Optional[str]:
+    import scse
+
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    libs = sorted(glob.glob(os.path.join(os.path.dirname(scse.__file__), "libscse.so*")))
+    if cc is None or not libs:
+        log("no native driver: no C compiler or no libscse.so next to the scse package")
+        return None
+    out_dir = tempfile.mkdtemp(prefix="scse-bench-driver-")
+    atexit.register(shutil.rmtree, out_dir, True)
+    exe = os.path.join(out_dir, "scse_bench")
+    cmd = [cc, "-O2", "-std=c99", "-I", os.path.join(_ROOT, "include"),
+           os.path.join(_BENCH, "native", "scse_bench.c"), libs[0],
+           "-Wl,-rpath," + os.path.dirname(libs[0]), "-o", exe]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        log(f"no native driver: compiling it failed:\n{proc.stderr.strip()}")
+        return None
+    log(f"native driver compiled against {libs[0]}")
+    return exe
+
+
+def locate(spec: str, log: Callable[[str], None]) -> Optional[str]:
+    """The driver's path for --native SPEC, or None when there is none to run."""
+    if spec == "none":
+        return None
+    if spec != "auto":
+        if not os.access(spec, os.X_OK):
+            raise SystemExit(f"--native {spec}: no such executable (build it with `make bench-native`)")
+        return os.path.abspath(spec)
+    built = os.path.join(_ROOT, "build", "bench", "scse_bench")
+    if os.access(built, os.X_OK):
+        return built
+    return _compile(log)
