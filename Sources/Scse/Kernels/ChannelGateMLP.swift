@@ -51,8 +51,9 @@ func channelGateBackward(_ p: ChannelGateParameters, channels: Int, spatial: Int
       axpy(logitGradOut[c], p.fc2Weight! + c * width, hiddenGradOut, width)
     }
   }
-  // relu passes no gradient where its output is not positive (also at 0).
-  for j in 0 ..< width where !(hidden[j] > 0) { hiddenGradOut[j] = 0 }
+  // relu passes no gradient where its output is <= 0 (also at exactly 0);
+  // a NaN output passes it on, as torch's threshold_backward does.
+  for j in 0 ..< width where hidden[j] <= 0 { hiddenGradOut[j] = 0 }
   for c in 0 ..< channels { inputGradOut[c] = 0 }
   for j in 0 ..< width {
     axpy(hiddenGradOut[j], p.fc1Weight! + j * channels, inputGradOut, channels)
