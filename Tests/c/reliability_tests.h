@@ -7,5 +7,6 @@ void test_huge_thread_count(void);
 void test_aliasing(void);
 void test_in_place_sharing(void);
 void test_unaligned(void);
+void test_many_positions(void);
 
 #endif

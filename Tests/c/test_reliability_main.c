@@ -15,6 +15,7 @@ static const struct group {
     {"aliasing", test_aliasing},
     {"in_place_sharing", test_in_place_sharing},
     {"unaligned", test_unaligned},
+    {"many_positions", test_many_positions},
 };
 enum { GROUP_COUNT = sizeof groups / sizeof groups[0] };
 
