@@ -15,6 +15,25 @@ func withOptionalMutablePointer<R>(_ array: inout [Float]?, _ body: (UnsafeMutab
   return array!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
 
+/// A new array of `count` floats, filled by `body`, which must write every
+/// element when it returns normally. Spares the array-based calls a zeroing
+/// pass over their output; on a throw nothing was written and no array is
+/// made.
+func makeFloatArray<R>(
+  count: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws(ScseError) -> R
+) throws(ScseError) -> (array: [Float], result: R) {
+  var outcome: Result<R, ScseError>?
+  let array = [Float](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+    do throws(ScseError) {
+      outcome = .success(try body(buffer))
+      initializedCount = count
+    } catch {
+      outcome = .failure(error)
+    }
+  }
+  return (array, try outcome!.get())
+}
+
 extension ChannelSELayer {
   /// Calls `body` with this layer's parameters as a `scse_channel_gate`.
   func withGate<R>(_ body: (UnsafePointer<scse_channel_gate>) -> R) -> R {

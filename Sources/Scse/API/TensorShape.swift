@@ -1,11 +1,13 @@
 // Shapes and layouts of activation tensors in the Swift API.
 import CScse
 
-/// Memory order of an activation tensor.
-public enum TensorLayout: Sendable, Equatable {
-  /// `(N, C, *spatial)`, PyTorch's default.
+/// Memory order of an activation tensor's elements in its flat buffer.
+public enum TensorLayout: Sendable, Hashable, CaseIterable {
+  /// `(N, C, *spatial)`: element `(n, c, s)` is at `(n * C + c) * S + s`.
+  /// PyTorch's default (contiguous NCHW).
   case channelsFirst
-  /// `(N, *spatial, C)`, PyTorch's channels_last.
+  /// `(N, *spatial, C)`: element `(n, c, s)` is at `(n * S + s) * C + c`.
+  /// PyTorch's `channels_last` / `channels_last_3d` (NHWC).
   case channelsLast
 
   var cValue: scse_layout {
@@ -13,17 +15,23 @@ public enum TensorLayout: Sendable, Equatable {
   }
 }
 
-/// Shape of an activation tensor: batch, channels and 1 to 3 spatial extents.
-public struct TensorShape: Sendable, Equatable {
-  /// N.
+/// Shape and memory order of an activation tensor: batch size, channels and
+/// 1 to 3 spatial extents (e.g. `[length]`, `[H, W]` or `[D, H, W]`).
+///
+/// The shape is checked when it is used: a layer's `forward` or `backward`
+/// throws ``ScseError`` for a rank outside 1...3, an extent below 1, or
+/// buffers whose element count is not `batch * channels * spatialCount`.
+public struct TensorShape: Sendable, Hashable {
+  /// The batch size N (>= 1 to be usable).
   public var batch: Int
-  /// C.
+  /// The channel count C; must equal the layer's channel count.
   public var channels: Int
-  /// The spatial extents (e.g. `[H, W]`).
+  /// The 1 to 3 spatial extents, each >= 1 (e.g. `[H, W]`).
   public var spatial: [Int]
-  /// Memory order.
+  /// How the elements are ordered in the buffers used with this shape.
   public var layout: TensorLayout
 
+  /// A shape; nothing is validated until a layer uses it.
   /// - Parameters:
   ///   - batch: N >= 1.
   ///   - channels: C >= 1.
@@ -36,7 +44,9 @@ public struct TensorShape: Sendable, Equatable {
     self.layout = layout
   }
 
-  /// Product of the spatial extents, or `nil` when it overflows.
+  /// The number of spatial positions S, the product of the spatial extents
+  /// (1 for no extents), or `nil` when the product overflows `Int`.
+  /// - Complexity: O(`spatial.count`).
   public var spatialCount: Int? {
     var total = 1
     for extent in spatial {
@@ -47,7 +57,9 @@ public struct TensorShape: Sendable, Equatable {
     return total
   }
 
-  /// N * C * S, or `nil` when it overflows.
+  /// The number of elements N * C * S a buffer of this shape holds, or `nil`
+  /// when it overflows `Int`.
+  /// - Complexity: O(`spatial.count`).
   public var elementCount: Int? {
     guard let s = spatialCount else { return nil }
     let (a, o1) = batch.multipliedReportingOverflow(by: channels)
@@ -58,7 +70,7 @@ public struct TensorShape: Sendable, Equatable {
   /// Checks the rank and extents and that `counts` all equal the element count.
   func validated(bufferCounts counts: [Int]) throws(ScseError) -> (n: Int64, c: Int64, s: Int64) {
     guard (1 ... 3).contains(spatial.count) else {
-      throw ScseError(mismatch: "expected 1 to 3 spatial extents, got \(spatial.count)")
+      throw ScseError(mismatch: "expected 1 to 3 spatial extents, got \(spatial.count): \(spatial)")
     }
     guard batch >= 1, channels >= 1, spatial.allSatisfy({ $0 >= 1 }) else {
       throw ScseError(mismatch: "every extent must be >= 1, got N=\(batch) C=\(channels) spatial=\(spatial)")
@@ -67,17 +79,20 @@ public struct TensorShape: Sendable, Equatable {
       throw ScseError(status: SCSE_STATUS_SIZE_OVERFLOW)
     }
     for count in counts where count != elements {
-      throw ScseError(mismatch: "a buffer holds \(count) floats; the shape needs \(elements)")
+      throw ScseError(mismatch: "a buffer has count \(count); the shape N=\(batch) C=\(channels) "
+        + "spatial=\(spatial) needs \(elements)")
     }
     return (Int64(batch), Int64(channels), Int64(s))
   }
 }
 
-/// How `ChannelSpatialSELayer` combines its two branches.
-public enum Aggregate: Sendable, Equatable {
-  /// `cSE(x) + sSE(x)`.
+/// How ``ChannelSpatialSELayer`` combines its channel-gated and spatially
+/// gated tensors.
+public enum Aggregate: Sendable, Hashable, CaseIterable {
+  /// `cSE(x) + sSE(x)`, as in the scSE paper.
   case sum
-  /// `max(cSE(x), sSE(x))` element-wise.
+  /// `max(cSE(x), sSE(x))` element-wise; in backward, equal values split the
+  /// gradient in half, as `torch.max` does.
   case max
 
   var cValue: scse_aggregate { self == .sum ? SCSE_AGGREGATE_SUM : SCSE_AGGREGATE_MAX }

@@ -44,7 +44,8 @@ extension BlockKernel {
     let mode = combine
     for s in positionRange {
       let px = x + position(n, s), dst = out + position(n, s)
-      let gsv = Vec(repeating: gs[s])
+      // Without a spatial gate there is no gate buffer to read.
+      let gsv = mode == .channelOnly ? Vec() : Vec(repeating: gs[s])
       switch mode {
       case .channelOnly:
         chunks(channels) { i, lanes in store(load(px + i, lanes) * load(gc + i, lanes), dst + i, lanes) }
@@ -150,7 +151,8 @@ extension BlockKernel {
     let mode = combine
     for s in positions {
       let px = x + position(n, s), pdy = gradY! + position(n, s), dst = out + position(n, s)
-      let gsv = Vec(repeating: gs[s]), dz = Vec(repeating: dzs[s])
+      let gsv = hasSpatial ? Vec(repeating: gs[s]) : Vec()
+      let dz = hasSpatial ? Vec(repeating: dzs[s]) : Vec()
       switch mode {
       case .channelOnly:
         chunks(channels) { i, lanes in

@@ -128,9 +128,8 @@ func validate(_ call: RawCall) throws(InvalidCall) -> ValidCall {
     outputs += [ByteRange(UnsafeRawPointer(sg?.weight_out), byteCount: spatialBytes),
                 ByteRange(UnsafeRawPointer(sg?.bias_out), byteCount: 4)]
   }
-  let partner = call.isBackward ? ByteRange(UnsafeRawPointer(call.gradY), byteCount: tensorBytes)
-                                : ByteRange(UnsafeRawPointer(x), byteCount: tensorBytes)
-  guard aliasingAllowed(inputs: inputs, outputs: outputs, inPlacePartner: partner)
+  // inputs[0] is x, inputs[1] is grad y.
+  guard aliasingAllowed(inputs: inputs, outputs: outputs, inPlacePartner: call.isBackward ? 1 : 0)
   else { throw fail(SCSE_STATUS_ALIASING) }
 
   let channelParameters = channelGate.map {

@@ -25,15 +25,16 @@ func wrapsAddressSpace(_ pointer: UnsafeRawPointer?, byteCount: Int) -> Bool {
 
 /// Checks the aliasing rule shared by every entry point: outputs overlap no
 /// input and no other output, except that `outputs[0]` may be exactly
-/// `inPlacePartner` (y over x in forward, grad x over grad y in backward).
-func aliasingAllowed(inputs: [ByteRange?], outputs: [ByteRange?], inPlacePartner: ByteRange?) -> Bool {
+/// `inputs[inPlacePartner]` (y over x in forward, grad x over grad y in
+/// backward). The exemption is by position, so another input that merely
+/// starts at the same address is still an overlap.
+func aliasingAllowed(inputs: [ByteRange?], outputs: [ByteRange?], inPlacePartner: Int) -> Bool {
   for (i, output) in outputs.enumerated() {
     guard let output else { continue }
-    for input in inputs {
+    for (j, input) in inputs.enumerated() {
       guard let input, output.overlaps(input) else { continue }
-      let exactInPlace = i == 0 && inPlacePartner.map {
-        $0.start == input.start && $0.start == output.start && $0.end == output.end
-      } ?? false
+      let exactInPlace = i == 0 && j == inPlacePartner
+        && input.start == output.start && input.end == output.end
       if !exactInPlace { return false }
     }
     for other in outputs[(i + 1)...] {
