@@ -21,6 +21,10 @@
 #include <dlfcn.h>
 
 static int (*real_posix_memalign)(void **, size_t, size_t);
+/* Defined (weakly) by the AddressSanitizer and ThreadSanitizer runtimes. In a
+ * sanitized build the real allocator is the sanitizer's: blocks taken from
+ * libc behind its back would make its free() report a bad free. */
+extern int __interceptor_posix_memalign(void **, size_t, size_t) __attribute__((weak));
 static volatile int fail_allocations;
 static volatile int failed_allocations;
 
@@ -28,6 +32,9 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
   if (fail_allocations) {
     failed_allocations++;
     return ENOMEM;
+  }
+  if (real_posix_memalign == NULL && __interceptor_posix_memalign != NULL) {
+    real_posix_memalign = __interceptor_posix_memalign;
   }
   if (real_posix_memalign == NULL) {
     /* The POSIX-blessed way to store dlsym's result in a function pointer. */
