@@ -9,17 +9,26 @@ modules, computed by the native library libscse.
     >>> x = np.random.default_rng(0).standard_normal((2, 64, 8, 8), dtype=np.float32)
     >>> y = layer(x)
     >>> grad_x, grads = layer.backward(x, np.ones_like(y))
+
+Weights of other implementations (segmentation_models_pytorch, MONAI, timm,
+ai-med) load with ``ChannelSpatialSELayer.from_state_dict`` and friends, or
+:func:`extract_blocks` for a whole model. ``scse.torch`` (imported only on
+request, as it imports torch) has ``nn.Module`` drop-ins for the reference
+modules.
 """
 
 import operator as _operator
 
 from . import _native
 from ._layers import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer
+from ._weights import detect_source, extract_blocks
 
 __all__ = [
     "ChannelSELayer",
     "SpatialSELayer",
     "ChannelSpatialSELayer",
+    "extract_blocks",
+    "detect_source",
     "Error",
     "set_num_threads",
     "get_num_threads",

@@ -19,6 +19,8 @@ __all__ = ["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 
 Array = np.ndarray
 Grads = Dict[str, np.ndarray]
+# Per state_dict key: (canonical shape, accepted shapes).
+_Expected = Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]
 
 _AGGREGATES = {"sum": 0, "max": 1}
 _MAX_SPATIAL_DIMS = 3
@@ -34,6 +36,21 @@ def _positive_int(value: Any, name: str) -> int:
     if number < 1:
         raise ValueError(f"{name} must be >= 1, got {number}")
     return number
+
+
+def _hidden_width(hidden: Any, num_channels: int, reduction_ratio: int) -> int:
+    """The bottleneck width: ``hidden`` when given, else C // r."""
+    if hidden is None:
+        return num_channels // reduction_ratio
+    if isinstance(hidden, bool):
+        raise TypeError("hidden must be an int or None, got bool")
+    try:
+        width = operator.index(hidden)
+    except TypeError:
+        raise TypeError(f"hidden must be an int or None, got {type(hidden).__name__}") from None
+    if width < 0:
+        raise ValueError(f"hidden must be >= 0, got {width}")
+    return width
 
 
 def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], fan_in: int) -> Array:
@@ -110,7 +127,7 @@ class _Layer:
 
     _params: Dict[str, Array]
 
-    def _expected(self) -> Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]:
+    def _expected(self) -> _Expected:
         """Maps each key to (canonical shape, accepted shapes)."""
         raise NotImplementedError
 
@@ -161,17 +178,44 @@ class ChannelSELayer(_Layer):
         reduction_ratio: bottleneck divisor r; the hidden width is C // r
             (0 is allowed and gives the gate sigmoid(fc2.bias)).
         bias: whether fc1 and fc2 have biases.
+        hidden: the hidden width itself (>= 0); overrides C // r when given,
+            e.g. for timm's SEModule, whose width is not C // r.
+            ``reduction_ratio`` is then kept only as an attribute.
         seed: seed (or a numpy Generator) for the parameter initialisation,
             which follows PyTorch's nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    Attributes:
+        num_channels, reduction_ratio, has_bias: as given.
+        num_channels_reduced: the hidden width in use.
     """
 
     def __init__(self, num_channels: int, reduction_ratio: int = 2, bias: bool = True, *,
-                 seed: Any = None) -> None:
+                 hidden: Optional[int] = None, seed: Any = None) -> None:
         self.num_channels = _positive_int(num_channels, "num_channels")
         self.reduction_ratio = _positive_int(reduction_ratio, "reduction_ratio")
-        self.num_channels_reduced = self.num_channels // self.reduction_ratio
+        self.num_channels_reduced = _hidden_width(hidden, self.num_channels,
+                                                  self.reduction_ratio)
         self.has_bias = bool(bias)
         self._params = self._initial(np.random.default_rng(seed))
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "ChannelSELayer":
+        """A layer holding the channel gate of another implementation's state_dict.
+
+        The channel count, hidden width and bias come from the tensors.
+        ``source`` names the key layout: ``"aimed"`` (``fc1``/``fc2``),
+        ``"timm"`` (SEModule, ``fc1``/``fc2`` as 1x1 convolutions),
+        ``"monai"`` (``fc.0``/``fc.2``), ``"seed002"``
+        (``Conv_Squeeze``/``Conv_Excitation``), ``"seed003"``
+        (``excitation.0``/``excitation.2``), or ``"auto"`` to recognise it.
+        See :func:`scse.detect_source` for each source's semantics.
+        Raises ValueError listing the keys found when nothing matches.
+        """
+        from ._weights import layer_from_state_dict
+
+        layer = layer_from_state_dict(state_dict, "cse", source)
+        assert isinstance(layer, ChannelSELayer)
+        return layer
 
     def _initial(self, rng: np.random.Generator) -> Dict[str, Array]:
         c, h = self.num_channels, self.num_channels_reduced
@@ -185,9 +229,9 @@ class ChannelSELayer(_Layer):
         order = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
         return {key: params[key] for key in order if key in params}
 
-    def _expected(self) -> Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]:
+    def _expected(self) -> _Expected:
         c, h = self.num_channels, self.num_channels_reduced
-        expected = {"fc1.weight": ((h, c), _trailing_ones((h, c)))}
+        expected: _Expected = {"fc1.weight": ((h, c), _trailing_ones((h, c)))}
         if self.has_bias:
             expected["fc1.bias"] = ((h,), ((h,),))
         expected["fc2.weight"] = ((c, h), _trailing_ones((c, h)))
@@ -223,7 +267,8 @@ class ChannelSELayer(_Layer):
 
     def __repr__(self) -> str:
         return (f"ChannelSELayer(num_channels={self.num_channels}, "
-                f"reduction_ratio={self.reduction_ratio}, bias={self.has_bias})")
+                f"reduction_ratio={self.reduction_ratio}, bias={self.has_bias}"
+                f"{_hidden_repr(self)})")
 
 
 class SpatialSELayer(_Layer):
@@ -245,6 +290,21 @@ class SpatialSELayer(_Layer):
         self.has_bias = bool(bias)
         self._params = self._initial(np.random.default_rng(seed))
 
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "SpatialSELayer":
+        """A layer holding the spatial gate of another implementation's state_dict.
+
+        ``source``: ``"aimed"`` or ``"seed002"`` (``conv``), ``"seed003"``
+        (``spatial_excitation.0``) or ``"auto"``. The channel count and bias
+        come from the tensors. Raises ValueError listing the keys found when
+        nothing matches.
+        """
+        from ._weights import layer_from_state_dict
+
+        layer = layer_from_state_dict(state_dict, "sse", source)
+        assert isinstance(layer, SpatialSELayer)
+        return layer
+
     def _initial(self, rng: np.random.Generator) -> Dict[str, Array]:
         c = self.num_channels
         params = {"conv.weight": _uniform(rng, (1, c, 1, 1), c)}
@@ -252,9 +312,9 @@ class SpatialSELayer(_Layer):
             params["conv.bias"] = _uniform(rng, (1,), c)
         return params
 
-    def _expected(self) -> Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]:
+    def _expected(self) -> _Expected:
         c = self.num_channels
-        expected = {"conv.weight": ((1, c, 1, 1), ((c,),) + _trailing_ones((1, c)))}
+        expected: _Expected = {"conv.weight": ((1, c, 1, 1), ((c,),) + _trailing_ones((1, c)))}
         if self.has_bias:
             expected["conv.bias"] = ((1,), ((1,),))
         return expected
@@ -302,6 +362,7 @@ class SpatialSELayer(_Layer):
         if few_shot is None:
             return grad_x, _spatial_grads(sse_grads, "")
         grads = {key: np.zeros_like(value) for key, value in self._params.items()}
+        assert sse_grads is not None
         grads["weights"] = sse_grads[0].reshape(few_shot.shape)
         return grad_x, grads
 
@@ -320,6 +381,7 @@ class ChannelSpatialSELayer(_Layer):
         reduction_ratio: cSE bottleneck divisor (hidden width C // r).
         aggregate: "sum" or "max".
         bias: whether the linear layers and the convolution have biases.
+        hidden: the cSE hidden width itself; overrides C // r when given.
         seed: seed (or a numpy Generator) for the initialisation of cSE,
             then sSE, each as in its own class.
 
@@ -328,16 +390,36 @@ class ChannelSpatialSELayer(_Layer):
     """
 
     def __init__(self, num_channels: int, reduction_ratio: int = 2, aggregate: str = "sum",
-                 bias: bool = True, *, seed: Any = None) -> None:
+                 bias: bool = True, *, hidden: Optional[int] = None, seed: Any = None) -> None:
         if aggregate not in _AGGREGATES:
             raise ValueError(f'aggregate must be "sum" or "max", got {aggregate!r}')
         self.aggregate = aggregate
         rng = np.random.default_rng(seed)
-        self.cSE = ChannelSELayer(num_channels, reduction_ratio, bias, seed=rng)
+        self.cSE = ChannelSELayer(num_channels, reduction_ratio, bias, hidden=hidden, seed=rng)
         self.sSE = SpatialSELayer(num_channels, bias, seed=rng)
         self.num_channels = self.cSE.num_channels
         self.reduction_ratio = self.cSE.reduction_ratio
+        self.num_channels_reduced = self.cSE.num_channels_reduced
         self.has_bias = self.cSE.has_bias
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto", *,
+                        aggregate: str = "sum") -> "ChannelSpatialSELayer":
+        """A layer holding the scSE block of another implementation's state_dict.
+
+        ``source``: ``"smp"`` (segmentation_models_pytorch SCSEModule),
+        ``"aimed"`` (``cSE.fc1`` ... ``sSE.conv``), ``"seed002"``
+        (``cSE.Conv_Squeeze`` ... ``sSE.conv``), ``"seed003"``
+        (``cSE.excitation.0`` ... ``sSE.spatial_excitation.0``) or
+        ``"auto"``. Channels, hidden width and bias come from the tensors;
+        ``aggregate`` cannot be read from weights: every known source sums.
+        Raises ValueError listing the keys found when nothing matches.
+        """
+        from ._weights import layer_from_state_dict
+
+        layer = layer_from_state_dict(state_dict, "scse", source, aggregate=aggregate)
+        assert isinstance(layer, cls)
+        return layer
 
     @property
     def _params(self) -> Dict[str, Array]:  # type: ignore[override]
@@ -345,7 +427,7 @@ class ChannelSpatialSELayer(_Layer):
         params.update({"sSE." + k: v for k, v in self.sSE._params.items()})
         return params
 
-    def _expected(self) -> Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]:
+    def _expected(self) -> _Expected:
         expected = {"cSE." + k: v for k, v in self.cSE._expected().items()}
         expected.update({"sSE." + k: v for k, v in self.sSE._expected().items()})
         return expected
@@ -392,16 +474,23 @@ class ChannelSpatialSELayer(_Layer):
     def __repr__(self) -> str:
         return (f"ChannelSpatialSELayer(num_channels={self.num_channels}, "
                 f"reduction_ratio={self.reduction_ratio}, aggregate={self.aggregate!r}, "
-                f"bias={self.has_bias})")
+                f"bias={self.has_bias}{_hidden_repr(self.cSE)})")
 
 
-def _channel_grads(grads: tuple, prefix: str) -> Grads:
+def _hidden_repr(layer: ChannelSELayer) -> str:
+    # Shown only when it is not what reduction_ratio alone would give.
+    if layer.num_channels_reduced == layer.num_channels // layer.reduction_ratio:
+        return ""
+    return f", hidden={layer.num_channels_reduced}"
+
+
+def _channel_grads(grads: Any, prefix: str) -> Grads:
     w1, b1, w2, b2 = grads
     named = {"fc1.weight": w1, "fc1.bias": b1, "fc2.weight": w2, "fc2.bias": b2}
     return {prefix + k: v for k, v in named.items() if v is not None}
 
 
-def _spatial_grads(grads: tuple, prefix: str) -> Grads:
+def _spatial_grads(grads: Any, prefix: str) -> Grads:
     weight, bias = grads
     named = {"conv.weight": weight, "conv.bias": bias}
     return {prefix + k: v for k, v in named.items() if v is not None}
