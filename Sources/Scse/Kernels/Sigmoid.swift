@@ -1,7 +1,7 @@
 // Vectorised logistic function. Accuracy is measured by the test suite
 // against a Float64 reference over the whole float range (see README).
 
-/// `exp(t)` for 16 lanes: Cody-Waite range reduction by ln 2 and a degree-7
+/// `exp(t)` for 16 lanes: Cody-Waite range reduction by ln 2 and a degree-8
 /// polynomial on |r| <= ln2/2, then a scale by 2^n applied in two halves so
 /// that results near overflow and in the subnormal range stay correct.
 @inline(__always)
