@@ -18,6 +18,10 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 deps:
 	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
+	@command -v pkg-config >/dev/null 2>&1 || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config; } || \
+	  echo "make deps: could not install pkg-config (test-examples needs it)" >&2
 
 build:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
@@ -35,17 +39,30 @@ install-python:
 test-python:
 	$(PYTHON) -m pytest Tests/python -q
 
+# Installs the library into $(BUILD_DIR)/examples-test/prefix and builds and
+# runs examples/c against it through find_package and through pkg-config.
+.PHONY: test-examples test-wheel
+test-examples: build
+	Tests/packaging/test_c_examples.sh $(BUILD_DIR) $(PYTHON)
+
+# Builds the wheel, checks its contents and imports it from a fresh venv with
+# the Swift toolchain hidden (Tests/packaging/check_wheel.py).
+test-wheel:
+	$(PYTHON) Tests/packaging/check_wheel.py --work $(BUILD_DIR)/wheel-test
+
 # Runs every suite even after a failure, then fails naming the ones that
 # failed. The Python tests need the package installed from this tree.
 test: deps
 	@failed=""; \
 	$(MAKE) --no-print-directory test-swift || failed="$$failed test-swift"; \
 	$(MAKE) --no-print-directory test-c || failed="$$failed test-c"; \
+	$(MAKE) --no-print-directory test-examples || failed="$$failed test-examples"; \
 	if $(MAKE) --no-print-directory install-python; then \
 	  $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
 	else \
 	  failed="$$failed install-python test-python(not run)"; \
 	fi; \
+	$(MAKE) --no-print-directory test-wheel || failed="$$failed test-wheel"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: all suites passed"
 
