@@ -54,10 +54,7 @@ struct BlockKernel: @unchecked Sendable {
 
   /// Turns a tile's accumulated logits into gates: `g = sigmoid(z + b)`.
   func finishSpatialGates(_ n: Int, _ positions: Range<Int>) {
-    let g = spatialGate(n) + positions.lowerBound
-    let b = spatialBias
-    for i in 0 ..< positions.count { g[i] += b }
-    sigmoidInPlace(g, positions.count)
+    sigmoidInPlace(spatialGate(n) + positions.lowerBound, positions.count, bias: spatialBias)
   }
 
   /// Turns a tile's `sum_c dy*x` into logit gradients: `q * (1 - g) * g`.

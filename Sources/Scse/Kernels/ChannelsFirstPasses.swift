@@ -14,7 +14,31 @@ extension BlockKernel {
     let z = spatialGate(n) + positions.lowerBound
     let w = UnsafePointer(workspace.spatialWeight)
     if hasSpatial { z.initialize(repeating: 0, count: length) }
-    for c in 0 ..< channels {
+    var c = 0
+    if hasSpatial {
+      // Four rows per sweep: the logits are loaded and stored once per four
+      // channels; they still accumulate in channel order.
+      while c + 4 <= channels {
+        let r0 = rows + c * spatial, r1 = r0 + spatial, r2 = r1 + spatial, r3 = r2 + spatial
+        let w0 = Vec(repeating: w[c]), w1 = Vec(repeating: w[c + 1])
+        let w2 = Vec(repeating: w[c + 2]), w3 = Vec(repeating: w[c + 3])
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+        chunks(length) { i, lanes in
+          let v0 = load(r0 + i, lanes), v1 = load(r1 + i, lanes)
+          let v2 = load(r2 + i, lanes), v3 = load(r3 + i, lanes)
+          a0 += v0; a1 += v1; a2 += v2; a3 += v3
+          var acc = load(z + i, lanes)
+          acc = fma(w0, v0, acc); acc = fma(w1, v1, acc)
+          acc = fma(w2, v2, acc); acc = fma(w3, v3, acc)
+          store(acc, z + i, lanes)
+        }
+        if let sums {
+          sums[c] = a0.sum(); sums[c + 1] = a1.sum(); sums[c + 2] = a2.sum(); sums[c + 3] = a3.sum()
+        }
+        c += 4
+      }
+    }
+    while c < channels {
       let row = rows + c * spatial
       if hasSpatial {
         let wc = Vec(repeating: w[c])
@@ -28,6 +52,7 @@ extension BlockKernel {
       } else {
         sums![c] = sum(row, length)
       }
+      c += 1
     }
     if hasSpatial { finishSpatialGates(n, positions) }
   }
@@ -49,10 +74,11 @@ extension BlockKernel {
       case .spatialOnly:
         chunks(length) { i, lanes in store(load(row + i, lanes) * load(gs + i, lanes), dst + i, lanes) }
       case .sum:
+        // x * gc + x * gs with one rounding fewer than two products and a sum.
         let g = Vec(repeating: gc[c])
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
-          store(v * g + v * load(gs + i, lanes), dst + i, lanes)
+          store(fma(v, g, v * load(gs + i, lanes)), dst + i, lanes)
         }
       case .max:
         let g = Vec(repeating: gc[c])

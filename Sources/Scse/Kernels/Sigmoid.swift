@@ -1,7 +1,7 @@
 // Vectorised logistic function. Accuracy is measured by the test suite
 // against a Float64 reference over the whole float range (see README).
 
-/// `exp(t)` for 16 lanes: Cody-Waite range reduction by ln 2 and a degree-8
+/// `exp(t)` for each lane of a `Vec`: Cody-Waite range reduction by ln 2 and a degree-8
 /// polynomial on |r| <= ln2/2, then a scale by 2^n applied in two halves so
 /// that results near overflow and in the subnormal range stay correct.
 @inline(__always)
@@ -11,8 +11,16 @@ func exp(_ t: Vec) -> Vec {
   let ln2Lo: Float = -2.12194440e-4
   // Outside this range the result is 0 or +inf anyway; clamping keeps the
   // integer exponent arithmetic in range.
-  let t = t.clamped(lowerBound: Vec(repeating: -104), upperBound: Vec(repeating: 89))
-  let n = (t * log2e).rounded(.toNearestOrEven)
+  // Compare-and-blend clamps compile to two vector instructions each, where
+  // the stdlib's `clamped` goes lane by lane.
+  let low = Vec(repeating: -104), high = Vec(repeating: 89)
+  let t = t.replacing(with: low, where: t .< low).replacing(with: high, where: t .> high)
+  // Adding 1.5 * 2^23 rounds t * log2(e) to the nearest integer n and leaves
+  // n in the low mantissa bits, so n is read without a float-to-int
+  // conversion (|n| <= 151 is far inside the 2^22 this allows).
+  let magic = Vec(repeating: 12582912)
+  let shifted = fma(t, Vec(repeating: log2e), magic)
+  let n = shifted - magic
   var r = fma(n, Vec(repeating: -ln2Hi), t)
   r = fma(n, Vec(repeating: -ln2Lo), r)
   var p = Vec(repeating: 1.0 / 40320)
@@ -24,7 +32,7 @@ func exp(_ t: Vec) -> Vec {
   p = fma(p, r, Vec(repeating: 0.5))
   p = fma(p, r, Vec(repeating: 1))
   p = fma(p, r, Vec(repeating: 1))
-  let k = SIMD16<Int32>(n, rounding: .towardZero)
+  let k = unsafeBitCast(shifted, to: VecInt32.self) &- unsafeBitCast(magic, to: VecInt32.self)
   let k1 = k &>> 1
   let k2 = k &- k1
   let s1 = unsafeBitCast((k1 &+ 127) &<< 23, to: Vec.self)
@@ -32,7 +40,7 @@ func exp(_ t: Vec) -> Vec {
   return p * s1 * s2
 }
 
-/// `1 / (1 + exp(-v))` for 16 lanes; NaN stays NaN, +-inf give 1 and 0.
+/// `1 / (1 + exp(-v))` for each lane of a `Vec`; NaN stays NaN, +-inf give 1 and 0.
 @inline(__always)
 func sigmoid(_ v: Vec) -> Vec {
   var r = 1 / (1 + exp(-v))
@@ -47,18 +55,9 @@ func sigmoid(_ v: Float) -> Float {
   sigmoid(Vec(repeating: v))[0]
 }
 
-/// Applies `sigmoid` in place to `count` floats.
+/// Applies `sigmoid(v + bias)` in place to `count` floats.
 @inline(__always)
-func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
-  var i = 0
-  while i + vecWidth <= count {
-    storeVec(sigmoid(loadVec(p + i)), p + i)
-    i += vecWidth
-  }
-  if i < count {
-    var tail = Vec()
-    for j in 0 ..< count - i { tail[j] = p[i + j] }
-    tail = sigmoid(tail)
-    for j in 0 ..< count - i { p[i + j] = tail[j] }
-  }
+func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ count: Int, bias: Float = 0) {
+  let b = Vec(repeating: bias)
+  chunks(count) { i, lanes in store(sigmoid(load(p + i, lanes) + b), p + i, lanes) }
 }

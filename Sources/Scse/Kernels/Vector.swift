@@ -1,8 +1,12 @@
 // Unaligned SIMD loads and stores: the C ABI promises nothing beyond float
 // alignment, so every vector access is unaligned (free on current x86/ARM).
 
-/// The vector type of the hot loops: 16 lanes, two AVX registers.
+/// The vector type of the hot loops: 16 lanes, two AVX registers (more
+/// independent work per iteration than one register; the four-row loops
+/// spill a little, which measured cheaper than 8-lane vectors).
 typealias Vec = SIMD16<Float>
+/// Integer lanes matching `Vec`.
+typealias VecInt32 = SIMD16<Int32>
 
 /// Lanes per `Vec`.
 let vecWidth = 16
@@ -38,7 +42,7 @@ func maximumPropagatingNaN(_ a: Float, _ b: Float) -> Float {
   return a < b ? b : a
 }
 
-/// Sum of `count` floats; fixed order (16 lane partial sums, then the tail).
+/// Sum of `count` floats; fixed order (two vectors of lane partial sums, then the tail).
 @inline(__always)
 func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
   var acc0 = Vec(), acc1 = Vec()
@@ -99,7 +103,7 @@ func addInPlace(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c
   while i < count { y[i] += x[i]; i += 1 }
 }
 
-/// Loads `lanes` (< 16) floats, zero-filling the rest; for loop tails.
+/// Loads `lanes` (< vecWidth) floats, zero-filling the rest; for loop tails.
 @inline(__always)
 func loadPartial(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
   var v = Vec()
@@ -107,33 +111,34 @@ func loadPartial(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
   return v
 }
 
-/// Stores the first `lanes` (< 16) lanes of `v`; for loop tails.
+/// Stores the first `lanes` (< vecWidth) lanes of `v`; for loop tails.
 @inline(__always)
 func storePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
   for j in 0 ..< lanes { p[j] = v[j] }
 }
 
-/// Loads `lanes` floats (a full vector when `lanes == 16`).
+/// Loads `lanes` floats (a full vector when `lanes == vecWidth`).
 @inline(__always)
 func load(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
   lanes == vecWidth ? loadVec(p) : loadPartial(p, lanes)
 }
 
-/// Stores `lanes` floats (a full vector when `lanes == 16`).
+/// Stores `lanes` floats (a full vector when `lanes == vecWidth`).
 @inline(__always)
 func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
   if lanes == vecWidth { storeVec(v, p) } else { storePartial(v, p, lanes) }
 }
 
 /// Calls `body(offset, lanes)` over `0..<count` in vector-sized chunks; only
-/// the last chunk may have fewer than 16 lanes. Zero-filled tail lanes add
+/// the last chunk may have fewer than vecWidth lanes. Zero-filled tail lanes add
 /// nothing to sums and dot products.
 @inline(__always)
 func chunks(_ count: Int, _ body: (_ offset: Int, _ lanes: Int) -> Void) {
+  // Wrapping adds: count is a validated buffer length, far from Int.max.
   var i = 0
-  while i + vecWidth <= count {
+  while i &+ vecWidth <= count {
     body(i, vecWidth)
-    i += vecWidth
+    i &+= vecWidth
   }
-  if i < count { body(i, count - i) }
+  if i < count { body(i, count &- i) }
 }
