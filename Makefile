@@ -56,6 +56,7 @@ test: deps
 	@failed=""; \
 	$(MAKE) --no-print-directory test-swift || failed="$$failed test-swift"; \
 	$(MAKE) --no-print-directory test-c || failed="$$failed test-c"; \
+	$(MAKE) --no-print-directory test-reliability-c || failed="$$failed test-reliability-c"; \
 	$(MAKE) --no-print-directory test-examples || failed="$$failed test-examples"; \
 	if $(MAKE) --no-print-directory install-python; then \
 	  $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
@@ -89,3 +90,96 @@ bench-native:
 
 bench: deps install-python bench-native
 	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench $(BENCH_ARGS)
+
+# C reliability: the C tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+# ThreadSanitizer and valgrind memcheck, and the libFuzzer harness fuzz/scse_fuzz.c
+# (README "Reliability"). `make test` runs test-reliability-c (ASan/UBSan ctest,
+# valgrind, a short fuzz pass); `make sanitize` runs every sanitizer and valgrind;
+# `make fuzz` fuzzes for FUZZ_SECONDS.
+SWIFT_TOOLCHAIN ?= $(patsubst %/bin/swiftc,%,$(shell command -v swiftc))
+SAN_CC ?= $(SWIFT_TOOLCHAIN)/bin/clang
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+# somalloc=nouserintercepts: the OOM test defines posix_memalign itself to
+# fail it on request; valgrind must not replace that definition.
+VALGRIND ?= valgrind -q --error-exitcode=1 --leak-check=full \
+  --errors-for-leak-kinds=definite,indirect --soname-synonyms=somalloc=nouserintercepts
+# Every test group but huge_thread_count, a time-limit test that ctest runs.
+VALGRIND_GROUPS ?= arguments aliasing in_place_sharing unaligned many_positions concurrent_calls
+.PHONY: sanitize test-reliability-c asan-build test-asan tsan-build test-tsan test-valgrind \
+  fuzz-build fuzz fuzz-smoke
+
+# The library gets -sanitize=address plus libFuzzer's coverage (so the fuzzer
+# links against this same build); its sanitizer runtime comes from the test
+# executable, hence -z undefs, which needs lld (gold has no way to undo the
+# project's -z defs).
+asan-build:
+	cmake -G Ninja -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=$(SAN_CC) \
+	  "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined -fuse-ld=lld" \
+	  "-DCMAKE_Swift_FLAGS=-sanitize=fuzzer,address -use-ld=lld" \
+	  "-DCMAKE_Swift_STANDARD_LIBRARIES=-Xlinker -z -Xlinker undefs"
+	cmake --build $(ASAN_DIR) --parallel $(JOBS)
+
+test-asan: asan-build
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure
+
+# ThreadSanitizer needs the Swift runtime and Dispatch as shared libraries
+# (-no-static-stdlib, overriding the project's -static-stdlib): its
+# interceptors see Dispatch's synchronisation only there. Linked statically,
+# Dispatch's joins are invisible and every join shows up as a false race.
+tsan-build:
+	cmake -G Ninja -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=$(SAN_CC) \
+	  "-DCMAKE_C_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -fuse-ld=lld -L$(SWIFT_TOOLCHAIN)/lib/swift/linux -Wl,-rpath,$(SWIFT_TOOLCHAIN)/lib/swift/linux -ldispatch -lBlocksRuntime" \
+	  "-DCMAKE_Swift_FLAGS=-sanitize=thread -use-ld=lld" \
+	  "-DCMAKE_Swift_STANDARD_LIBRARIES=-no-static-stdlib -Xlinker -z -Xlinker undefs"
+	cmake --build $(TSAN_DIR) --parallel $(JOBS)
+
+test-tsan: tsan-build
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_DIR) --output-on-failure
+
+# The shipped (Release) library and C tests under valgrind memcheck.
+test-valgrind: build
+	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_scse
+	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_reliability $(VALGRIND_GROUPS)
+
+fuzz-build: asan-build
+	mkdir -p $(FUZZ_DIR)
+	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
+	  -L$(ASAN_DIR)/Sources/Scse -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/Scse -lm \
+	  -o $(FUZZ_DIR)/scse_fuzz
+
+# New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.
+fuzz: fuzz-build
+	mkdir -p fuzz/corpus-work
+	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=10 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/ fuzz/corpus-work fuzz/corpus
+
+# A short pass from the seeds only, for `make test`.
+fuzz-smoke: fuzz-build
+	rm -rf $(FUZZ_DIR)/corpus-smoke && mkdir -p $(FUZZ_DIR)/corpus-smoke
+	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -timeout=10 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-smoke fuzz/corpus
+
+# Runs each step even after a failure, then fails naming the ones that failed.
+test-reliability-c:
+	@failed=""; \
+	$(MAKE) --no-print-directory test-asan || failed="$$failed test-asan"; \
+	$(MAKE) --no-print-directory test-valgrind || failed="$$failed test-valgrind"; \
+	$(MAKE) --no-print-directory fuzz-smoke || failed="$$failed fuzz-smoke"; \
+	if [ -n "$$failed" ]; then echo "test-reliability-c: FAILED:$$failed" >&2; exit 1; fi
+
+sanitize:
+	@failed=""; \
+	$(MAKE) --no-print-directory test-asan || failed="$$failed test-asan"; \
+	$(MAKE) --no-print-directory test-tsan || failed="$$failed test-tsan"; \
+	$(MAKE) --no-print-directory test-valgrind || failed="$$failed test-valgrind"; \
+	if [ -n "$$failed" ]; then echo "make sanitize: FAILED:$$failed" >&2; exit 1; fi; \
+	echo "make sanitize: ASan/UBSan, TSan and valgrind runs passed"

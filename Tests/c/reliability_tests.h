@@ -8,5 +8,6 @@ void test_aliasing(void);
 void test_in_place_sharing(void);
 void test_unaligned(void);
 void test_many_positions(void);
+void test_concurrent_calls(void);
 
 #endif

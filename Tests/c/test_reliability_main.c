@@ -16,6 +16,7 @@ static const struct group {
     {"in_place_sharing", test_in_place_sharing},
     {"unaligned", test_unaligned},
     {"many_positions", test_many_positions},
+    {"concurrent_calls", test_concurrent_calls},
 };
 enum { GROUP_COUNT = sizeof groups / sizeof groups[0] };
 
