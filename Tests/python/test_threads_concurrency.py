@@ -197,7 +197,7 @@ def _long_call():
         start = time.perf_counter()
         layer.backward(x, x)
         solo = time.perf_counter() - start
-        if solo > 0.1 or n >= 64:
+        if solo > 0.1 or n >= 128:
             return (lambda: layer.backward(x, x)), solo
         n *= 2
 
@@ -245,7 +245,9 @@ def _overlap_attempt(call):
 def test_gil_is_released_during_compute(default_thread_count):
     scse.set_num_threads(1)  # one library thread per call: the overlap is the threads' own
     call, solo = _long_call()
-    assert solo > 0.05, f"the long call took only {1e3 * solo:.0f} ms"
+    # A 1 ms ticker resolves calls of a few tens of ms; the kernels are fast
+    # enough that even the largest input here may take only ~50 ms.
+    assert solo > 0.02, f"the long call took only {1e3 * solo:.0f} ms"
     reports = []
     for _ in range(4):  # scheduling noise on a busy machine may spoil an attempt
         ok, report = _overlap_attempt(call)
