@@ -55,7 +55,7 @@ def _scse_step(shape: tuple, channels_last: bool, aggregate: str):
         grad_x, grads = layer.backward(x, grad_y)
         return y, grad_x, grads
 
-    return step, lambda a: a
+    return step, lambda a: a, lambda x: None
 
 
 def _torch_step(shape: tuple, channels_last: bool, aggregate: str):
@@ -64,27 +64,31 @@ def _torch_step(shape: tuple, channels_last: bool, aggregate: str):
 
     module = ChannelSpatialSELayer(shape[1], 2, aggregate, len(shape) - 2)
 
-    def step(x, grad_y):
-        # Fresh gradients each step, as after optimizer.zero_grad().
+    def drop_grads(x):
+        # As optimizer.zero_grad() does; the step then allocates them anew.
         module.zero_grad(set_to_none=True)
         x.grad = None
+
+    def step(x, grad_y):
+        drop_grads(x)
         x.requires_grad_(True)
         y = module(x)
         y.backward(grad_y)
         return y, x.grad, [p.grad for p in module.parameters()]
 
-    return step, torch.from_numpy
+    return step, torch.from_numpy, drop_grads
 
 
 def _child(args: argparse.Namespace) -> None:
     shape = tuple(int(d) for d in args.shape.split(","))
     channels_last = args.layout == "last"
     make = _scse_step if args.impl == "scse" else _torch_step
-    step, convert = make(shape, channels_last, args.aggregate)
+    step, convert, drop_grads = make(shape, channels_last, args.aggregate)
     x, grad_y = (convert(a) for a in _inputs(shape, channels_last))
     # A first step leaves thread pools, lazily loaded code and per-shape
     # caches in place, so the measured step is a steady-state one.
     step(x, grad_y)
+    drop_grads(x)  # the warm-up's gradients must not sit in the baseline
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM to the current RSS

@@ -17,7 +17,7 @@ RATIO_COLUMNS = [
     ("c_over_memcpy", "scse C / memcpy C", "scse_c", "memcpy_c"),
 ]
 TIMING_HEADER = (["shape", "layout", "aggregate", "pass"] + [h for _, h in TIME_COLUMNS]
-                 + [h for _, h, _, _ in RATIO_COLUMNS] + ["max abs diff", "param grad rel diff"])
+                 + [h for _, h, _, _ in RATIO_COLUMNS] + ["max abs diff", "rel L2 diff"])
 MEMORY_HEADER = ["shape", "layout", "aggregate", "x MiB", "scse extra MiB", "torch extra MiB",
                  "scse extra - outputs MiB", "torch extra - outputs MiB", "torch / scse"]
 
@@ -58,7 +58,7 @@ def timing_row(row: dict) -> List[str]:
     cells = [shape_text(row["shape"]), row["layout"], row["aggregate"], row["pass"]]
     cells += [_ms(row["median_s"].get(key)) for key, _ in TIME_COLUMNS]
     cells += [_ratio(row["ratios"][key]) for key, _, _, _ in RATIO_COLUMNS]
-    cells += [_sci(row["max_abs_diff"], row["wrong"]), _sci(row["param_rel_diff"], row["wrong"])]
+    cells += [_sci(row["max_abs_diff"]), _sci(row["rel_l2_diff"], row["wrong"])]
     return cells
 
 

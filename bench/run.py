@@ -40,10 +40,13 @@ from native_driver import NativeDriver
 DEFAULT_SHAPES = ["32,256,24,24", "8,64,128,128", "2,32,64,64", "1,512,16,16", "2,32,32,64,64"]
 QUICK_SHAPES = ["2,32,64,64", "1,512,16,16"]
 REDUCTION_RATIO = 2
-# Results are checked before timing; these bounds catch wrong answers, not
-# rounding (parity to float32 accuracy is the test suite's job).
-ABS_TOLERANCE = 1e-3
-PARAM_REL_TOLERANCE = 1e-3
+# Results are checked against the eager reference before timing. The verdict
+# uses the relative L2 error, ||ours - torch|| / ||torch||, per tensor: with
+# aggregate "max" an element where the two branches tie to float32 rounding
+# may take the other branch than PyTorch's, which moves that element's
+# gradient between the gates (max abs diff ~1e-2 in a handful of elements)
+# but leaves the norm-wise error small; a wrong result is off by far more.
+REL_L2_TOLERANCE = 1e-2
 
 Timer = Callable[[int], float]  # runs `count` times, returns seconds
 
@@ -88,6 +91,12 @@ def layout_array(a: np.ndarray, channels_last: bool) -> np.ndarray:
 
 def max_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+
+
+def rel_l2(ours: np.ndarray, ref: np.ndarray) -> float:
+    scale = float(np.linalg.norm(ref.astype(np.float64)))
+    err = float(np.linalg.norm(ours.astype(np.float64) - ref.astype(np.float64)))
+    return err / scale if scale > 0 else err
 
 
 class Config:
@@ -142,14 +151,14 @@ class Config:
         candidates = [dict(grads, y=self.layer(self.x), grad_x=grad_x)]
         if self.driver is not None:
             candidates.append(self.driver.results())
-        diff = {"y": 0.0, "grad_x": 0.0, "param_rel": 0.0}
+        diff = {"y": 0.0, "grad_x": 0.0, "y_rel_l2": 0.0, "grad_rel_l2": 0.0}
         for ours in candidates:
             diff["y"] = max(diff["y"], max_abs(ours["y"], ref["y"]))
+            diff["y_rel_l2"] = max(diff["y_rel_l2"], rel_l2(ours["y"], ref["y"]))
             diff["grad_x"] = max(diff["grad_x"], max_abs(ours["grad_x"], ref["grad_x"]))
-            for key in self.params:
-                scale = float(np.max(np.abs(ref[key]))) if ref[key].size else 0.0
-                err = max_abs(ours[key].reshape(ref[key].shape), ref[key])
-                diff["param_rel"] = max(diff["param_rel"], err / scale if scale > 0 else err)
+            for key in ["grad_x", *self.params]:
+                err = rel_l2(ours[key].reshape(ref[key].shape), ref[key])
+                diff["grad_rel_l2"] = max(diff["grad_rel_l2"], err)
         return diff
 
     def timers(self, pass_name: str) -> Dict[str, Timer]:
@@ -191,14 +200,15 @@ def run_config(torch, args, shape, layout, aggregate) -> List[dict]:
                 progress(f"    torch.compile ({pass_name}): {compile_s:.1f} s")
             timed = round_robin(cfg.timers(pass_name), args.repeats, args.min_sample_ms * 1e-3)
             medians = {name: t["median_s"] for name, t in timed.items()}
-            max_abs_diff = diff["y"] if pass_name == "fwd" else max(diff["y"], diff["grad_x"])
-            param_rel = diff["param_rel"] if pass_name == "fwdbwd" else None
+            train = pass_name == "fwdbwd"
+            max_abs_diff = max(diff["y"], diff["grad_x"]) if train else diff["y"]
+            rel = max(diff["y_rel_l2"], diff["grad_rel_l2"]) if train else diff["y_rel_l2"]
             rows.append({
                 "shape": list(shape), "layout": layout, "aggregate": aggregate, "pass": pass_name,
                 "median_s": medians, "ratios": report.ratios(medians), "timings": timed,
                 "compile_s": compile_s,
-                "native_threads": cfg.driver.threads if cfg.driver is not None else None, "max_abs_diff": max_abs_diff, "param_rel_diff": param_rel,
-                "wrong": max_abs_diff > ABS_TOLERANCE or (param_rel or 0.0) > PARAM_REL_TOLERANCE,
+                "native_threads": cfg.driver.threads if cfg.driver is not None else None,
+                "max_abs_diff": max_abs_diff, "rel_l2_diff": rel, "wrong": rel > REL_L2_TOLERANCE,
             })
             progress("    " + " ".join(f"{k}={v * 1e3:.3f}ms" for k, v in medians.items()))
     finally:
@@ -235,6 +245,7 @@ def machine_info(torch, args) -> dict:
             "numpy": np.__version__, "torch": torch.__version__, "scse": scse.__version__,
             "scse_threads": scse.get_num_threads(), "torch_threads": torch.get_num_threads(),
             "native_driver": args.native, "repeats": args.repeats,
+            "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "unset"),
             "min_sample_ms": args.min_sample_ms, "load_average_start": os.getloadavg()}
 
 
@@ -258,6 +269,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--native", default="auto",
                    help="path of the scse_bench driver, 'auto' (build/bench/scse_bench, else compiled "
                         "with cc against the installed package's libscse) or 'none'")
+    p.add_argument("--torch-default-alloc", action="store_true",
+                   help="leave PyTorch's allocator without transparent huge pages (see README)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     p.add_argument("--json", metavar="PATH", help="write every median, sample and ratio here")
     p.add_argument("--markdown", metavar="PATH", help="also write the printed report here")
@@ -278,6 +291,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if not args.torch_default_alloc:
+        # numpy asks for transparent huge pages for large arrays, PyTorch only
+        # with this setting; without it PyTorch's fresh outputs fault in 4 KiB
+        # pages, which on some VMs more than doubles eager times. Read by torch
+        # at import, and inherited by the memory children.
+        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     import scse
     import torch
 
@@ -302,11 +321,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"threads: scse {info['scse_threads']} (Python), {native_threads} (C driver), "
         f"torch {info['torch_threads']}; median of {args.repeats} interleaved repeats; "
         f"load average {info['load_average_start'][0]:.2f} at start, "
-        f"{info['load_average_end'][0]:.2f} at end",
+        f"{info['load_average_end'][0]:.2f} at end; THP_MEM_ALLOC_ENABLE="
+        f"{info['torch_thp_mem_alloc']}"
+        + (" (PyTorch allocations on huge pages, as numpy's)"
+           if info["torch_thp_mem_alloc"] == "1" else ""),
         "",
         "Times are per call (fwd: forward; fwdbwd: forward then backward with parameter "
         "gradients). eager/compiled over scse: speed-up (higher is better); scse over "
-        "memcpy: cost in copies of x (lower is better).",
+        "memcpy: cost in copies of x (lower is better). Diffs are scse (Python and C) vs "
+        "torch eager: max abs over y (and grad_input), and the worst relative L2 error "
+        "over y (and grad_input and every parameter gradient).",
         "",
         report.markdown(report.TIMING_HEADER, [report.timing_row(r) for r in rows]),
     ]
@@ -331,7 +355,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump({"machine": info, "timing": rows, "memory": mem}, f, indent=1)
     wrong = [r for r in rows if r["wrong"]]
     if wrong:
-        print(f"\n{len(wrong)} configuration(s) gave WRONG results (see max abs diff).", file=sys.stderr)
+        print(f"\n{len(wrong)} configuration(s) gave WRONG results (rel L2 diff > "
+              f"{REL_L2_TOLERANCE:g}).", file=sys.stderr)
         return 1
     return 0
 
