@@ -159,13 +159,13 @@ fuzz-build: asan-build
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.
 fuzz: fuzz-build
 	mkdir -p fuzz/corpus-work
-	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ fuzz/corpus-work fuzz/corpus
 
 # A short pass from the seeds only, for `make test`.
 fuzz-smoke: fuzz-build
 	rm -rf $(FUZZ_DIR)/corpus-smoke && mkdir -p $(FUZZ_DIR)/corpus-smoke
-	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-smoke fuzz/corpus
 
 # Runs each step even after a failure, then fails naming the ones that failed.
