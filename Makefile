@@ -18,10 +18,13 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 deps:
 	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
-	@command -v pkg-config >/dev/null 2>&1 || \
+	@missing=""; for tool in pkg-config valgrind; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config; } || \
-	  echo "make deps: could not install pkg-config (test-examples needs it)" >&2
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
+	  echo "make deps: could not install$$missing (test-examples and test-reliability-c need them)" >&2; \
+	fi
 
 build:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release

@@ -79,7 +79,9 @@ func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMutablePoin
     for n in 0 ..< plan.batch {
       parallelFor(plan.tiling.count, threads: threads) { t in kernel.forwardStatistics(n, t) }
       kernel.forwardChannelGate(n)
-      parallelFor(threads, threads: threads) { part in kernel.forwardApply(n, part: part, of: threads) }
+      // More parts than channels (positions) would only add empty work.
+      let parts = Swift.min(threads, plan.channelsLast ? plan.spatial : plan.channels)
+      parallelFor(parts, threads: threads) { part in kernel.forwardApply(n, part: part, of: parts) }
     }
   }
   return true
