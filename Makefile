@@ -30,9 +30,8 @@ build:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD_DIR) --parallel $(JOBS)
 
+# The Swift suite uses Swift Testing only, so the empty XCTest pass is skipped.
 test-swift:
-	# The suite uses Swift Testing only; skipping the empty XCTest pass keeps
-	# its "Executed 0 tests" line out of the log.
 	swift test --disable-xctest --jobs $(JOBS)
 
 test-c: build
