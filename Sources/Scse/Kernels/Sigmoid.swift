@@ -48,13 +48,6 @@ func sigmoid(_ v: Vec) -> Vec {
   return r
 }
 
-/// Scalar logistic function with the same arithmetic as the vector one, so a
-/// value gets the same gate whichever path computes it.
-@inline(__always)
-func sigmoid(_ v: Float) -> Float {
-  sigmoid(Vec(repeating: v))[0]
-}
-
 /// Applies `sigmoid(v + bias)` in place to `count` floats.
 @inline(__always)
 func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ count: Int, bias: Float = 0) {

@@ -35,13 +35,6 @@ func maximumPropagatingNaN(_ a: Vec, _ b: Vec) -> Vec {
   return r
 }
 
-/// Scalar twin of `maximumPropagatingNaN`.
-@inline(__always)
-func maximumPropagatingNaN(_ a: Float, _ b: Float) -> Float {
-  if b.isNaN { return b }
-  return a < b ? b : a
-}
-
 /// Sum of `count` floats; fixed order (two vectors of lane partial sums, then the tail).
 @inline(__always)
 func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {

@@ -67,8 +67,6 @@ struct BlockPlan: @unchecked Sendable {
     self.tiling = Tiling(channels: channels, spatial: spatial)
   }
 
-  /// Elements in one sample.
-  var sampleElementCount: Int { channels * spatial }
   /// Hidden width of the channel gate, 0 without one.
   var hidden: Int { channelGate?.hidden ?? 0 }
   /// True when the output is the element-wise maximum of both branches.
