@@ -41,14 +41,13 @@ from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple
                     Union)
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from . import _layers, _native
-from ._layers import _AGGREGATES, _hidden_width, _positive_int
-from ._weights import extract_blocks as _extract_layers
-from ._weights import layer_from_state_dict
+from . import _contract as contract
+from . import _layers, _native, _reference_torch
+from ._layers import _hidden_width, _positive_int, layer_from_block
+from ._weights import find_blocks, read_block
 
 __all__ = [
     "ChannelSELayer",
@@ -60,7 +59,6 @@ __all__ = [
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
-_CONV_BY_SPATIAL_DIMS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def _channels_last_order(ndim: int) -> List[int]:
@@ -102,7 +100,8 @@ def _plain_cpu_float(t: torch.Tensor) -> bool:
 def _native_applies(x: torch.Tensor, tensors: Sequence[_Tensor]) -> bool:
     if _is_compiling():
         return False
-    if not (_plain_cpu_float(x) and 3 <= x.dim() <= 5 and x.numel() > 0 and _dense(x)):
+    if not (_plain_cpu_float(x) and contract.supported_rank(x.dim()) and x.numel() > 0
+            and _dense(x)):
         return False
     return all(t is None or _plain_cpu_float(t) for t in tensors)
 
@@ -120,8 +119,8 @@ class _NativeBlock(torch.autograd.Function):
                 w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor,
                 sw: _Tensor, sb: _Tensor) -> torch.Tensor:
         y = torch.empty_like(x, memory_format=torch.preserve_format)
-        _native.forward(_array(x), cse=_channel_args(hidden, w1, b1, w2, b2),
-                        sse=_spatial_args(sw, sb), aggregate=aggregate, out=y.numpy())
+        cse, sse = contract.native_gates(hidden, *map(_array, (w1, b1, w2, b2, sw, sb)))
+        _native.forward(_array(x), cse=cse, sse=sse, aggregate=aggregate, out=y.numpy())
         ctx.hidden, ctx.aggregate = hidden, aggregate
         ctx.save_for_backward(x, w1, b1, w2, b2, sw, sb)
         return y
@@ -130,12 +129,12 @@ class _NativeBlock(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> Tuple[_Tensor, ...]:
         x, w1, b1, w2, b2, sw, sb = ctx.saved_tensors
-        grad_x, channel, spatial = _native.backward(
-            _array(x), _array(_in_layout_of(grad_y, x)),
-            cse=_channel_args(ctx.hidden, w1, b1, w2, b2), sse=_spatial_args(sw, sb),
-            aggregate=ctx.aggregate)
         params = (w1, b1, w2, b2, sw, sb)
-        arrays = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
+        cse, sse = contract.native_gates(ctx.hidden, *map(_array, params))
+        grad_x, channel, spatial = _native.backward(
+            _array(x), _array(_in_layout_of(grad_y, x)), cse=cse, sse=sse,
+            aggregate=ctx.aggregate)
+        arrays = contract.flat_grads(channel, spatial)
         needs = ctx.needs_input_grad[3:]
         grads = [None if array is None or not need else torch.from_numpy(array).reshape(p.shape)
                  for p, array, need in zip(params, arrays, needs)]
@@ -143,50 +142,15 @@ class _NativeBlock(torch.autograd.Function):
         return (None, None, grad_input, *grads)
 
 
-def _channel_args(hidden: Optional[int], w1: _Tensor, b1: _Tensor, w2: _Tensor,
-                  b2: _Tensor) -> Optional[Tuple[Any, ...]]:
-    if hidden is None:
-        return None
-    return (hidden, _array(w1), _array(b1), _array(w2), _array(b2))
-
-
-def _spatial_args(sw: _Tensor, sb: _Tensor) -> Optional[Tuple[Any, ...]]:
-    return None if sw is None else (_array(sw), _array(sb))
-
-
-def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Tensor,
-                b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor, sb: _Tensor) -> torch.Tensor:
-    """The same computation in PyTorch operations, for inputs libscse does not take."""
-    batch, channels, ones = x.shape[0], x.shape[1], (1,) * (x.dim() - 2)
-    branches = []
-    if hidden is not None:
-        assert w1 is not None and w2 is not None
-        squeezed = x.mean(dim=tuple(range(2, x.dim())))
-        gate = torch.sigmoid(F.linear(torch.relu(F.linear(squeezed, w1, b1)), w2, b2))
-        branches.append(x * gate.view(batch, channels, *ones))
-    if sw is not None:
-        weight = sw.reshape(sw.shape[0], channels).mean(dim=0).view(1, channels, *ones)
-        branches.append(x * torch.sigmoid(_CONV_BY_SPATIAL_DIMS[x.dim() - 2](x, weight, sb)))
-    if len(branches) == 1:
-        return branches[0]
-    if aggregate == _AGGREGATES["max"]:
-        return torch.max(branches[0], branches[1])
-    return branches[0] + branches[1]
-
-
 def _run(x: torch.Tensor, channels: int, hidden: Optional[int], aggregate: int,
          tensors: Tuple[_Tensor, ...]) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
-    if not 3 <= x.dim() <= 5:
-        raise ValueError("input_tensor must have shape (N, C, *spatial) with 1 to 3 spatial "
-                         f"dimensions, got {tuple(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"input_tensor has {x.shape[1]} channels, the layer expects {channels}")
+    contract.check_input_shape(tuple(x.shape), channels, "input_tensor")
     if _native_applies(x, tensors):
         y: torch.Tensor = _NativeBlock.apply(hidden, aggregate, x, *tensors)  # type: ignore[no-untyped-call]
         return y
-    return _torch_math(x, hidden, aggregate, *tensors)
+    return _reference_torch.forward(x, hidden, aggregate, *tensors)
 
 
 def _quiet_linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
@@ -240,9 +204,11 @@ class ChannelSELayer(nn.Module):
         """A module with the channel gate of another implementation's weights.
 
         Accepts what :meth:`scse.ChannelSELayer.from_state_dict` accepts
-        (ai-med, timm SEModule, MONAI ChannelSELayer, seeds 002/003).
+        (ai-med, timm SEModule, MONAI ChannelSELayer, the 1x1-convolution and
+        nn.Sequential variants).
         """
-        return _checked(module_from_layer(layer_from_state_dict(state_dict, "cse", source)), cls)
+        return _checked(module_from_layer(layer_from_block(read_block(state_dict, "cse", source))),
+                        cls)
 
     def extra_repr(self) -> str:
         return (f"num_channels={self.num_channels}, reduction_ratio={self.reduction_ratio}, "
@@ -290,8 +256,10 @@ class SpatialSELayer(nn.Module):
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "SpatialSELayer":
         """A module with the spatial gate of another implementation's weights
-        (ai-med / seed 002 ``conv``, seed 003 ``spatial_excitation.0``)."""
-        return _checked(module_from_layer(layer_from_state_dict(state_dict, "sse", source)), cls)
+        (ai-med / 1x1-convolution variant ``conv``, nn.Sequential variant
+        ``spatial_excitation.0``)."""
+        return _checked(module_from_layer(layer_from_block(read_block(state_dict, "sse", source))),
+                        cls)
 
     def extra_repr(self) -> str:
         return f"num_channels={self.num_channels}"
@@ -300,8 +268,8 @@ class SpatialSELayer(nn.Module):
 class ChannelSpatialSELayer(nn.Module):
     """Concurrent spatial and channel squeeze & excitation (scSE) on libscse.
 
-    ``y = cSE(x) + sSE(x)`` (``aggregate="sum"``, the paper and the
-    reference) or ``torch.max(cSE(x), sSE(x))`` (``"max"``). Submodules
+    ``y = cSE(x) + sSE(x)`` (``aggregate="sum"``, the paper) or
+    ``torch.max(cSE(x), sSE(x))`` (``"max"``, ai-med's published package). Submodules
     ``cSE`` (:class:`ChannelSELayer`) and ``sSE`` (:class:`SpatialSELayer`)
     hold the parameters (keys ``cSE.fc1.weight`` ... ``sSE.conv.bias``); the
     forward pass is one fused libscse call, so hooks registered on the two
@@ -311,8 +279,7 @@ class ChannelSpatialSELayer(nn.Module):
     def __init__(self, num_channels: int, reduction_ratio: int = 2, aggregate: str = "sum",
                  bias: bool = True, *, hidden: Optional[int] = None) -> None:
         super().__init__()
-        if aggregate not in _AGGREGATES:
-            raise ValueError(f'aggregate must be "sum" or "max", got {aggregate!r}')
+        contract.aggregate_code(aggregate)
         self.aggregate = aggregate
         self.cSE = ChannelSELayer(num_channels, reduction_ratio, bias, hidden=hidden)
         self.sSE = SpatialSELayer(num_channels, bias)
@@ -324,7 +291,7 @@ class ChannelSpatialSELayer(nn.Module):
     def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
         """Applies scSE; the result has the input's memory format."""
         return _run(input_tensor, self.num_channels, self.cSE.num_channels_reduced,
-                    _AGGREGATES[self.aggregate], self._tensors())
+                    contract.AGGREGATES[self.aggregate], self._tensors())
 
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
@@ -332,15 +299,17 @@ class ChannelSpatialSELayer(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto", *,
-                        aggregate: str = "sum") -> "ChannelSpatialSELayer":
+                        aggregate: Optional[str] = None) -> "ChannelSpatialSELayer":
         """A module with the scSE block of another implementation's weights.
 
         Accepts what :meth:`scse.ChannelSpatialSELayer.from_state_dict`
-        accepts (segmentation_models_pytorch SCSEModule, ai-med, seeds
-        002/003); ``aggregate`` is not stored in weights and defaults to sum.
+        accepts (segmentation_models_pytorch SCSEModule, ai-med, the
+        1x1-convolution and nn.Sequential variants). ``aggregate`` is not
+        stored in weights: by default ``"max"`` for ``source="aimed"`` (ai-med's
+        published package), else ``"sum"``.
         """
-        layer = layer_from_state_dict(state_dict, "scse", source, aggregate=aggregate)
-        return _checked(module_from_layer(layer), cls)
+        block = read_block(state_dict, "scse", source, aggregate=aggregate)
+        return _checked(module_from_layer(layer_from_block(block)), cls)
 
     def extra_repr(self) -> str:
         return f"aggregate={self.aggregate!r}"
@@ -374,7 +343,7 @@ def module_from_layer(layer: "_layers._Layer") -> Module:
 def extract_blocks(state_dict: Mapping[str, Any],
                    prefix_pattern: Union[str, Pattern[str], None] = None, *,
                    source: str = "auto", kinds: Optional[Sequence[str]] = None,
-                   aggregate: str = "sum") -> Dict[str, Module]:
+                   aggregate: Optional[str] = None) -> Dict[str, Module]:
     """:func:`scse.extract_blocks`, returning torch modules.
 
     The names are module paths, so the blocks of a loaded model can be
@@ -383,6 +352,6 @@ def extract_blocks(state_dict: Mapping[str, Any],
         for name, block in scse.torch.extract_blocks(model.state_dict(), kinds=("scse",)).items():
             model.set_submodule(name, block)
     """
-    layers = _extract_layers(state_dict, prefix_pattern, source=source, kinds=kinds,
-                             aggregate=aggregate)
-    return {name: module_from_layer(layer) for name, layer in layers.items()}
+    blocks = find_blocks(state_dict, prefix_pattern, source=source, kinds=kinds,
+                         aggregate=aggregate)
+    return {name: module_from_layer(layer_from_block(block)) for name, block in blocks.items()}
