@@ -101,8 +101,8 @@ clean:
 	rm -rf $(BUILD_DIR) .build
 
 # Benchmark of scse next to PyTorch eager, torch.compile and memcpy
-# (bench/run.py; README "Benchmark"). The default is the full run that made
-# the README table; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
+# (bench/run.py; docs/benchmarks.md). The default is the full run that made
+# the tables of docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
 BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
 .PHONY: bench bench-native
 
@@ -115,7 +115,7 @@ bench: deps install-python bench-native
 
 # C reliability: the C tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # ThreadSanitizer and valgrind memcheck, and the libFuzzer harness fuzz/scse_fuzz.c
-# (README "Reliability"). `make test` runs test-reliability-c (ASan/UBSan ctest,
+# (docs/testing.md). `make test` runs test-reliability-c (ASan/UBSan ctest,
 # valgrind, a short fuzz pass); `make sanitize` runs every sanitizer and valgrind;
 # `make fuzz` fuzzes for FUZZ_SECONDS.
 SWIFT_TOOLCHAIN ?= $(patsubst %/bin/swiftc,%,$(shell command -v swiftc))
