@@ -27,8 +27,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 # --- aggregates ------------------------------------------------------------
 
-#: ``aggregate=`` names and their scse_aggregate codes (include/scse.h).
-AGGREGATES: Dict[str, int] = {"sum": 0, "max": 1}
+#: The scse_aggregate codes of include/scse.h.
+AGGREGATE_SUM = 0
+AGGREGATE_MAX = 1
+#: ``aggregate=`` names and their codes.
+AGGREGATES: Dict[str, int] = {"sum": AGGREGATE_SUM, "max": AGGREGATE_MAX}
 
 
 def aggregate_code(aggregate: Any) -> int:
@@ -55,7 +58,7 @@ def check_input_shape(shape: Tuple[int, ...], channels: int, name: str) -> None:
 
     ``name`` is the argument's name as the caller spelled it.
     """
-    if not supported_rank(len(shape)):
+    if not 2 + MIN_SPATIAL_DIMS <= len(shape) <= 2 + MAX_SPATIAL_DIMS:  # supported_rank
         raise ValueError(
             f"{name} must have shape (N, C, *spatial) with {MIN_SPATIAL_DIMS} to "
             f"{MAX_SPATIAL_DIMS} spatial dimensions, got shape {tuple(shape)}"
