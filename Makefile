@@ -106,14 +106,19 @@ clean:
 # docs/benchmarks.md). The default is the full run that made the tables of
 # docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
 BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
-.PHONY: bench bench-native
+.PHONY: bench bench-native bench-swift
 
 bench-native:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DSCSE_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) --parallel $(JOBS) --target scse_bench
 
-bench: deps install-python bench-native
-	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench $(BENCH_ARGS)
+# The Swift driver: a SwiftPM consumer package built as a user's would be.
+bench-swift:
+	cd bench/swift && swift build -c release --jobs $(JOBS)
+
+bench: deps install-python bench-native bench-swift
+	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench \
+	  --swift bench/swift/.build/release/scse-bench-swift $(BENCH_ARGS)
 
 # C reliability: the C tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # ThreadSanitizer and valgrind memcheck, and the libFuzzer harness fuzz/scse_fuzz.c
