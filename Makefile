@@ -12,7 +12,7 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 .DEFAULT_GOAL := build
 # Targets run in the order given; deps must finish before anything uses them.
 .NOTPARALLEL:
-.PHONY: deps build test-swift test-c install-python test-python test demo clean sync-sources
+.PHONY: deps build test-swift test-c install-python test-python test demo clean
 
 # pip leaves satisfied requirements alone, so this is cheap when repeated.
 # ECOSYSTEM_PACKAGES are the libraries whose modules the tests convert and
@@ -92,11 +92,6 @@ test: deps
 
 demo: deps install-python
 	$(PYTHON) -m scse demo
-
-# Rewrites the explicit Swift source list in Sources/Scse/CMakeLists.txt
-# from the .swift files present there.
-sync-sources:
-	cmake -P cmake/modules/ScseSwiftSources.cmake
 
 clean:
 	rm -rf $(BUILD_DIR) .build
@@ -184,7 +179,7 @@ fuzz-build: asan-build
 	mkdir -p $(FUZZ_DIR)
 	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
-	  -L$(ASAN_DIR)/Sources/Scse -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/Scse -lm \
+	  -L$(ASAN_DIR)/Sources/ScseCABI -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/ScseCABI -lm \
 	  -o $(FUZZ_DIR)/scse_fuzz
 
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.

@@ -1,6 +1,7 @@
 // Passes over one tile of one sample in channels-last order: element (s, c)
 // of sample n is at (n * S + s) * C + c. Vectors run along channels; the
 // per-channel accumulators of a tile (C floats) stay in L1.
+import ScseCore
 
 extension BlockKernel {
   @inline(__always) private func position(_ n: Int, _ s: Int) -> Int {

@@ -1,6 +1,7 @@
 // The channel gate's bottleneck MLP for one sample, forward and backward.
 // It works on C + hidden values per sample, so it is cheap next to the passes
 // over the tensor; it is kept in plain, fixed-order loops.
+import ScseCore
 
 /// Forward of the channel gate for one sample.
 ///

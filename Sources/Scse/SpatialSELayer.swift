@@ -1,5 +1,7 @@
 // Swift API: the spatial gate (sSE).
-import CScse
+internal import CScse
+internal import ScseCore
+internal import ScseDispatch
 
 /// The spatial squeeze-and-excitation gate (sSE):
 /// `y = x * sigmoid(sum_c w[c] x[c, s] + b)`, one gate value per sample and
@@ -57,13 +59,13 @@ public struct SpatialSELayer: Sendable, Equatable {
 
   func check(_ shape: TensorShape, fewShotWeights: [Float]?) throws(ScseError) {
     guard weight.count == channels else {
-      throw ScseError(mismatch: "weight has count \(weight.count); a layer with \(channels) channels needs \(channels)")
+      throw ScseError.invalidShape("weight has count \(weight.count); a layer with \(channels) channels needs \(channels)")
     }
     guard shape.channels == channels else {
-      throw ScseError(mismatch: "the layer has \(channels) channels; the input has \(shape.channels)")
+      throw ScseError.invalidShape("the layer has \(channels) channels; the input has \(shape.channels)")
     }
     if let w = fewShotWeights, w.isEmpty || w.count % channels != 0 {
-      throw ScseError(mismatch: "few-shot weights must hold K * \(channels) values (K >= 1), got \(w.count)")
+      throw ScseError.invalidShape("few-shot weights must hold K * \(channels) values (K >= 1), got \(w.count)")
     }
   }
 
@@ -86,7 +88,9 @@ public struct SpatialSELayer: Sendable, Equatable {
     try check(shape, fewShotWeights: fewShotWeights)
     let (n, c, s) = try shape.validated(bufferCounts: [x.count, y.count])
     try ScseError.check(withGate(fewShotWeights: fewShotWeights) { gate in
-      scse_sse_forward(n, c, s, shape.layout.cValue, gate, x.baseAddress, y.baseAddress)
+      runForward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                         usesChannelGate: false, usesSpatialGate: true, spatialGate: gate,
+                         x: x.baseAddress, out: y.baseAddress))
     })
   }
 
@@ -133,8 +137,10 @@ public struct SpatialSELayer: Sendable, Equatable {
     var biasGrad: [Float]? = (bias != nil && fewShotWeights == nil) ? [0] : nil
     try ScseError.check(withGate(fewShotWeights: fewShotWeights) { gate in
       Self.withGradients(&weightGrad, &biasGrad) { out in
-        scse_sse_backward(n, c, s, shape.layout.cValue, gate, x.baseAddress,
-                          outputGradient.baseAddress, inputGradient.baseAddress, out)
+        runBackward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                            usesChannelGate: false, usesSpatialGate: true, spatialGate: gate,
+                            x: x.baseAddress, gradY: outputGradient.baseAddress,
+                            out: inputGradient.baseAddress, spatialGrads: out))
       }
     })
     if fewShotWeights != nil {

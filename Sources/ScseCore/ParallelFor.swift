@@ -7,8 +7,8 @@ import Dispatch
 ///
 /// Each thread takes one contiguous block of items.
 /// - Complexity: O(count) calls of `body`.
-@inline(__always)
-func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+@inlinable @inline(__always)
+package func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
   let workers = Swift.min(threads, count)
   if workers <= 1 {
     for i in 0 ..< count { body(i) }
@@ -25,7 +25,7 @@ func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
 }
 
 /// Carries a value the caller guarantees is used race-free across threads.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-  let value: Value
-  init(_ value: Value) { self.value = value }
+@usableFromInline package struct UncheckedSendable<Value>: @unchecked Sendable {
+  @usableFromInline package let value: Value
+  @inlinable package init(_ value: Value) { self.value = value }
 }

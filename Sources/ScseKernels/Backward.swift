@@ -4,6 +4,7 @@
 // first and so spends one more read of x and dy. Then one pass writes grad x
 // and the spatial weight partials. Parameter gradients are reduced over the
 // batch in a fixed order at the end.
+import ScseCore
 
 extension BlockKernel {
   /// Everything before the grad-x pass, for sample `n`; `tiles` runs the
@@ -106,7 +107,7 @@ extension BlockKernel {
 /// Runs the backward pass of a validated plan.
 /// - Returns: `false` when the workspace could not be allocated (nothing written).
 /// - Complexity: two reads of x and dy (three for scSE-max) and one write of grad x.
-func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+package func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
                  gradX: UnsafeMutablePointer<Float>, channelGrads: ChannelGateGradients,
                  spatialGrads: SpatialGateGradients) -> Bool {
   guard let workspace = Workspace.make(for: plan, backward: true) else { return false }

@@ -1,6 +1,7 @@
 // What one call's passes share: the plan, the caller's tensors and the
 // workspace. Pass implementations live in the ChannelsFirst*/ChannelsLast*
 // files; Forward.swift and Backward.swift order them.
+import ScseCore
 
 /// How the gated branches become the output.
 enum Combine {

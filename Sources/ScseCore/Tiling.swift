@@ -4,16 +4,16 @@
 // for every thread count.
 
 /// Positions of one sample split into equal tiles (the last may be shorter).
-struct Tiling: Sendable {
+package struct Tiling: Sendable {
   /// Positions per tile (a multiple of 16 unless it covers the whole sample).
-  let length: Int
+  package let length: Int
   /// Number of tiles, >= 1.
-  let count: Int
+  package let count: Int
 
   /// - Parameters:
   ///   - channels: C; a tile holds about 1 Mi floats of a sample at most.
   ///   - spatial: S, the positions to split.
-  init(channels: Int, spatial: Int) {
+  package init(channels: Int, spatial: Int) {
     // Long tiles measured fastest: channels-first rows are read as long
     // contiguous runs that the prefetchers follow, and a sample is split only
     // when it is large (over 1 Mi floats or 32 Ki positions), which leaves
@@ -34,8 +34,8 @@ struct Tiling: Sendable {
   }
 
   /// The positions of tile `index`.
-  @inline(__always)
-  func range(_ index: Int, spatial: Int) -> Range<Int> {
+  @inlinable @inline(__always)
+  package func range(_ index: Int, spatial: Int) -> Range<Int> {
     let start = index * length
     return start ..< Swift.min(start + length, spatial)
   }

@@ -3,37 +3,63 @@
 import CScse
 
 /// A rejected call, with the status to return.
-struct InvalidCall: Error {
-  let status: scse_status
+package struct InvalidCall: Error {
+  package let status: scse_status
 }
 
 /// The raw C arguments common to all six entry points.
-struct RawCall {
-  var batch: Int64
-  var channels: Int64
-  var spatial: Int64
-  var layout: scse_layout
-  var aggregate = SCSE_AGGREGATE_SUM
-  var usesChannelGate: Bool
-  var usesSpatialGate: Bool
-  var channelGate: UnsafePointer<scse_channel_gate>? = nil
-  var spatialGate: UnsafePointer<scse_spatial_gate>? = nil
-  var x: UnsafePointer<Float>?
-  var isBackward = false
-  var gradY: UnsafePointer<Float>? = nil
-  var out: UnsafeMutablePointer<Float>?
-  var channelGrads: UnsafePointer<scse_channel_gate_grad>? = nil
-  var spatialGrads: UnsafePointer<scse_spatial_gate_grad>? = nil
+package struct RawCall {
+  package var batch: Int64
+  package var channels: Int64
+  package var spatial: Int64
+  package var layout: scse_layout
+  package var aggregate = SCSE_AGGREGATE_SUM
+  package var usesChannelGate: Bool
+  package var usesSpatialGate: Bool
+  package var channelGate: UnsafePointer<scse_channel_gate>? = nil
+  package var spatialGate: UnsafePointer<scse_spatial_gate>? = nil
+  package var x: UnsafePointer<Float>?
+  package var isBackward = false
+  package var gradY: UnsafePointer<Float>? = nil
+  package var out: UnsafeMutablePointer<Float>?
+  package var channelGrads: UnsafePointer<scse_channel_gate_grad>? = nil
+  package var spatialGrads: UnsafePointer<scse_spatial_gate_grad>? = nil
+
+  package init(batch: Int64, channels: Int64, spatial: Int64, layout: scse_layout,
+               aggregate: scse_aggregate = SCSE_AGGREGATE_SUM,
+               usesChannelGate: Bool, usesSpatialGate: Bool,
+               channelGate: UnsafePointer<scse_channel_gate>? = nil,
+               spatialGate: UnsafePointer<scse_spatial_gate>? = nil,
+               x: UnsafePointer<Float>?, isBackward: Bool = false, gradY: UnsafePointer<Float>? = nil,
+               out: UnsafeMutablePointer<Float>?,
+               channelGrads: UnsafePointer<scse_channel_gate_grad>? = nil,
+               spatialGrads: UnsafePointer<scse_spatial_gate_grad>? = nil) {
+    self.batch = batch
+    self.channels = channels
+    self.spatial = spatial
+    self.layout = layout
+    self.aggregate = aggregate
+    self.usesChannelGate = usesChannelGate
+    self.usesSpatialGate = usesSpatialGate
+    self.channelGate = channelGate
+    self.spatialGate = spatialGate
+    self.x = x
+    self.isBackward = isBackward
+    self.gradY = gradY
+    self.out = out
+    self.channelGrads = channelGrads
+    self.spatialGrads = spatialGrads
+  }
 }
 
 /// A call that passed every check.
-struct ValidCall {
-  let plan: BlockPlan
-  let x: UnsafePointer<Float>
-  let gradY: UnsafePointer<Float>?
-  let out: UnsafeMutablePointer<Float>
-  let channelGrads: ChannelGateGradients
-  let spatialGrads: SpatialGateGradients
+package struct ValidCall {
+  package let plan: BlockPlan
+  package let x: UnsafePointer<Float>
+  package let gradY: UnsafePointer<Float>?
+  package let out: UnsafeMutablePointer<Float>
+  package let channelGrads: ChannelGateGradients
+  package let spatialGrads: SpatialGateGradients
 }
 
 /// Bytes of `elements` floats, or `nil` when that does not fit in `Int`.
@@ -44,7 +70,7 @@ private func floatBytes(_ elements: Int) -> Int? {
 
 /// Checks `call` in a fixed order: enum values, required pointers, sizes,
 /// size overflow, consistency of gradient requests, aliasing.
-func validate(_ call: RawCall) throws(InvalidCall) -> ValidCall {
+package func validate(_ call: RawCall) throws(InvalidCall) -> ValidCall {
   func fail(_ status: scse_status) -> InvalidCall { InvalidCall(status: status) }
 
   // Enums.

@@ -2,6 +2,7 @@
 // sums and the spatial logits of each tile, the tiny channel MLP, then one
 // pass that writes y, visiting tiles in reverse so the most recently read
 // ones are still cached.
+import ScseCore
 
 extension BlockKernel {
   /// Averages the spatial gate's weight rows (`torch.mean(weights, dim=0)`).
@@ -66,7 +67,7 @@ extension BlockKernel {
 /// Runs the forward pass of a validated plan.
 /// - Returns: `false` when the workspace could not be allocated (nothing written).
 /// - Complexity: two reads of x and one write of y.
-func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) -> Bool {
+package func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) -> Bool {
   guard let workspace = Workspace.make(for: plan, backward: false) else { return false }
   defer { workspace.release() }
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: nil, out: y)

@@ -1,5 +1,7 @@
 // Swift API: the concurrent spatial and channel block (scSE).
-import CScse
+internal import CScse
+internal import ScseCore
+internal import ScseDispatch
 
 /// Concurrent spatial and channel squeeze & excitation (scSE, Roy et al.,
 /// MICCAI 2018): `y = cSE(x) + sSE(x)`, or their element-wise maximum,
@@ -85,7 +87,7 @@ public struct ChannelSpatialSELayer: Sendable, Equatable {
 
   func check(_ shape: TensorShape) throws(ScseError) {
     guard channelGate.channels == spatialGate.channels else {
-      throw ScseError(mismatch: "the channel gate has \(channelGate.channels) channels; "
+      throw ScseError.invalidShape("the channel gate has \(channelGate.channels) channels; "
         + "the spatial gate has \(spatialGate.channels)")
     }
     try channelGate.checkParameters()
@@ -110,7 +112,9 @@ public struct ChannelSpatialSELayer: Sendable, Equatable {
     let (n, c, s) = try shape.validated(bufferCounts: [x.count, y.count])
     try ScseError.check(channelGate.withGate { cg in
       spatialGate.withGate(fewShotWeights: nil) { sg in
-        scse_scse_forward(n, c, s, shape.layout.cValue, aggregate.cValue, cg, sg, x.baseAddress, y.baseAddress)
+        runForward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                           aggregate: aggregate.cValue, usesChannelGate: true, usesSpatialGate: true,
+                           channelGate: cg, spatialGate: sg, x: x.baseAddress, out: y.baseAddress))
       }
     })
   }
@@ -158,8 +162,11 @@ public struct ChannelSpatialSELayer: Sendable, Equatable {
       spatialGate.withGate(fewShotWeights: nil) { sg in
         ChannelSELayer.withGradients(&channelGrads) { cgOut in
           SpatialSELayer.withGradients(&weightGrad, &biasGrad) { sgOut in
-            scse_scse_backward(n, c, s, shape.layout.cValue, aggregate.cValue, cg, sg, x.baseAddress,
-                               outputGradient.baseAddress, inputGradient.baseAddress, cgOut, sgOut)
+            runBackward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                                aggregate: aggregate.cValue, usesChannelGate: true, usesSpatialGate: true,
+                                channelGate: cg, spatialGate: sg, x: x.baseAddress,
+                                gradY: outputGradient.baseAddress, out: inputGradient.baseAddress,
+                                channelGrads: cgOut, spatialGrads: sgOut))
           }
         }
       }

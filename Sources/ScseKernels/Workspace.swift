@@ -1,5 +1,6 @@
 // Scratch memory of one call: O(N * (C * tiles + S + hidden)) floats, one
 // allocation, never a full-size temporary.
+import ScseCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

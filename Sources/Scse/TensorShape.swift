@@ -1,5 +1,5 @@
 // Shapes and layouts of activation tensors in the Swift API.
-import CScse
+internal import CScse
 
 /// Memory order of an activation tensor's elements in its flat buffer.
 public enum TensorLayout: Sendable, Hashable, CaseIterable {
@@ -70,16 +70,16 @@ public struct TensorShape: Sendable, Hashable {
   /// Checks the rank and extents and that `counts` all equal the element count.
   func validated(bufferCounts counts: [Int]) throws(ScseError) -> (n: Int64, c: Int64, s: Int64) {
     guard (1 ... 3).contains(spatial.count) else {
-      throw ScseError(mismatch: "expected 1 to 3 spatial extents, got \(spatial.count): \(spatial)")
+      throw ScseError.invalidShape("expected 1 to 3 spatial extents, got \(spatial.count): \(spatial)")
     }
     guard batch >= 1, channels >= 1, spatial.allSatisfy({ $0 >= 1 }) else {
-      throw ScseError(mismatch: "every extent must be >= 1, got N=\(batch) C=\(channels) spatial=\(spatial)")
+      throw ScseError.invalidShape("every extent must be >= 1, got N=\(batch) C=\(channels) spatial=\(spatial)")
     }
     guard let elements = elementCount, let s = spatialCount else {
-      throw ScseError(status: SCSE_STATUS_SIZE_OVERFLOW)
+      throw ScseError.sizeOverflow
     }
     for count in counts where count != elements {
-      throw ScseError(mismatch: "a buffer has count \(count); the shape N=\(batch) C=\(channels) "
+      throw ScseError.invalidShape("a buffer has count \(count); the shape N=\(batch) C=\(channels) "
         + "spatial=\(spatial) needs \(elements)")
     }
     return (Int64(batch), Int64(channels), Int64(s))

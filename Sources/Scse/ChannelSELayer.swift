@@ -1,5 +1,7 @@
 // Swift API: the channel gate (cSE, the SENet block).
-import CScse
+internal import CScse
+internal import ScseCore
+internal import ScseDispatch
 
 /// The channel squeeze-and-excitation gate (cSE, the SENet block):
 /// `y = x * sigmoid(W2 relu(W1 mean_s(x) + b1) + b2)`, one gate value per
@@ -88,7 +90,7 @@ public struct ChannelSELayer: Sendable, Equatable {
     ]
     for (name, count, needed) in expected {
       if let count, count != needed {
-        throw ScseError(mismatch: "\(name) has count \(count); a layer with channels=\(channels) "
+        throw ScseError.invalidShape("\(name) has count \(count); a layer with channels=\(channels) "
           + "hidden=\(hidden) needs \(needed)")
       }
     }
@@ -96,7 +98,7 @@ public struct ChannelSELayer: Sendable, Equatable {
 
   func checkChannels(_ shape: TensorShape) throws(ScseError) {
     guard shape.channels == channels else {
-      throw ScseError(mismatch: "the layer has \(channels) channels; the input has \(shape.channels)")
+      throw ScseError.invalidShape("the layer has \(channels) channels; the input has \(shape.channels)")
     }
   }
 
@@ -116,7 +118,9 @@ public struct ChannelSELayer: Sendable, Equatable {
     try checkChannels(shape)
     let (n, c, s) = try shape.validated(bufferCounts: [x.count, y.count])
     try ScseError.check(withGate { gate in
-      scse_cse_forward(n, c, s, shape.layout.cValue, gate, x.baseAddress, y.baseAddress)
+      runForward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                         usesChannelGate: true, usesSpatialGate: false, channelGate: gate,
+                         x: x.baseAddress, out: y.baseAddress))
     })
   }
 
@@ -158,8 +162,10 @@ public struct ChannelSELayer: Sendable, Equatable {
                           fc2Bias: fc2Bias.map { .init(repeating: 0, count: $0.count) })
     try ScseError.check(withGate { gate in
       Self.withGradients(&grads) { out in
-        scse_cse_backward(n, c, s, shape.layout.cValue, gate, x.baseAddress,
-                          outputGradient.baseAddress, inputGradient.baseAddress, out)
+        runBackward(RawCall(batch: n, channels: c, spatial: s, layout: shape.layout.cValue,
+                            usesChannelGate: true, usesSpatialGate: false, channelGate: gate,
+                            x: x.baseAddress, gradY: outputGradient.baseAddress,
+                            out: inputGradient.baseAddress, channelGrads: out))
       }
     })
     return grads

@@ -1,5 +1,5 @@
 // Bridging Swift arrays to the C structs of include/scse.h for one call.
-import CScse
+internal import CScse
 
 /// Calls `body` with the base address of `array`, or `nil` for a `nil` array.
 @inline(__always)

@@ -1,6 +1,7 @@
 // Passes over one tile of one sample in channels-first order: element (c, s)
 // of sample n is at (n * C + c) * S + s. Each channel row of the tile is read
 // once per pass; per-position accumulators (logits, dy.x) stay in L1.
+import ScseCore
 
 extension BlockKernel {
   /// Forward statistics: per-tile channel sums and the tile's spatial gates.
