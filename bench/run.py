@@ -156,7 +156,8 @@ class Bench:
                         continue
                     self.drivers[t]["c_" + isa] = capped
             if args.swift:
-                self.drivers[t]["swift"] = self._driver(args.swift, t)
+                # The Swift API has no thread setter: the library reads the variable.
+                self.drivers[t]["swift"] = self._driver(args.swift, t, {"SCSE_NUM_THREADS": str(t)})
 
     # --- correctness -------------------------------------------------------
 

@@ -1,0 +1,130 @@
+// Backward pass orchestration. For cSE, sSE and scSE-sum the branch
+// gradients do not depend on the gates, so one pass gathers everything
+// (channel sums, dy.x per channel and per position); scSE-max needs the gates
+// first and so spends one more read of x and dy. Then one pass writes grad x
+// and the spatial weight partials. Parameter gradients are reduced over the
+// batch in a fixed order at the end.
+import ScseCore
+
+extension BlockKernel {
+  /// Everything before the grad-x pass, for sample `n`; `tiles` runs the
+  /// per-tile steps (sequentially or spread over threads).
+  func backwardGather(_ n: Int, tiles: ((Int) -> Void) -> Void) {
+    if plan.isMax {
+      tiles { t in forwardStatistics(n, t) }
+      forwardChannelGate(n)
+      tiles { t in
+        if plan.channelsLast { backwardMaxDotsChannelsLast(n, t) } else { backwardMaxDotsChannelsFirst(n, t) }
+      }
+    } else {
+      tiles { t in
+        if plan.channelsLast { backwardStatisticsChannelsLast(n, t) } else { backwardStatisticsChannelsFirst(n, t) }
+      }
+      forwardChannelGate(n)
+    }
+    backwardChannelGate(n)
+  }
+
+  /// Backward of the channel MLP of sample `n` from its tile dots.
+  func backwardChannelGate(_ n: Int) {
+    guard let gate = plan.channelGate else { return }
+    let channels = plan.channels
+    let dots = tileDots(n, 0)
+    reduceTiles(tileDots, n, into: dots)
+    channelGateBackward(gate, channels: channels, spatial: plan.spatial,
+                        gateGrad: dots, gate: channelGate(n),
+                        hidden: workspace.hidden + n * gate.hidden,
+                        logitGradOut: workspace.channelLogitGrad + n * channels,
+                        hiddenGradOut: workspace.hiddenGrad + n * gate.hidden,
+                        inputGradOut: channelInputGrad(n))
+  }
+
+  func backwardApply(_ n: Int, _ t: Int) {
+    if plan.channelsLast { backwardApplyChannelsLast(n, t) } else { backwardApplyChannelsFirst(n, t) }
+  }
+
+  /// The whole backward pass of sample `n` on the calling thread.
+  func backwardSample(_ n: Int) {
+    let count = plan.tiling.count
+    backwardGather(n) { step in for t in 0 ..< count { step(t) } }
+    for t in (0 ..< count).reversed() { backwardApply(n, t) }
+  }
+
+  /// Reduces the per-sample channel-gate gradients into the caller's buffers.
+  func writeChannelGateGradients(_ grads: ChannelGateGradients, threads: Int) {
+    guard let gate = plan.channelGate else { return }
+    let batch = plan.batch, channels = plan.channels, hidden = gate.hidden
+    let logitGrad = workspace.channelLogitGrad, hiddenGrad = workspace.hiddenGrad
+    let mean = workspace.mean, hiddenAct = workspace.hidden
+    if let db2 = grads.fc2Bias {
+      db2.initialize(repeating: 0, count: channels)
+      for n in 0 ..< batch { addInPlace(logitGrad + n * channels, db2, channels) }
+    }
+    if let db1 = grads.fc1Bias, hidden > 0 {
+      db1.initialize(repeating: 0, count: hidden)
+      for n in 0 ..< batch { addInPlace(hiddenGrad + n * hidden, db1, hidden) }
+    }
+    guard hidden > 0 else { return }
+    if let dw2 = grads.fc2Weight {
+      parallelFor(channels, threads: threads) { c in
+        let row = dw2 + c * hidden
+        row.initialize(repeating: 0, count: hidden)
+        for n in 0 ..< batch { axpy(logitGrad[n * channels + c], hiddenAct + n * hidden, row, hidden) }
+      }
+    }
+    if let dw1 = grads.fc1Weight {
+      parallelFor(hidden, threads: threads) { j in
+        let row = dw1 + j * channels
+        row.initialize(repeating: 0, count: channels)
+        for n in 0 ..< batch { axpy(hiddenGrad[n * hidden + j], mean + n * channels, row, channels) }
+      }
+    }
+  }
+
+  /// Reduces the per-tile spatial-gate gradients into the caller's buffers.
+  func writeSpatialGateGradients(_ grads: SpatialGateGradients) {
+    guard let gate = plan.spatialGate else { return }
+    let channels = plan.channels, parts = plan.batch * plan.tiling.count
+    if let dw = grads.weight {
+      // The effective weight's gradient goes to row 0, then is shared out:
+      // each of the K averaged rows gets 1/K of it.
+      dw.update(from: workspace.tileWeightGrad, count: channels)
+      for p in 1 ..< parts { addInPlace(workspace.tileWeightGrad + p * channels, dw, channels) }
+      if gate.rows > 1 {
+        let rows = Float(gate.rows)
+        for c in 0 ..< channels { dw[c] /= rows }
+        for k in 1 ..< gate.rows { (dw + k * channels).update(from: dw, count: channels) }
+      }
+    }
+    if let db = grads.bias {
+      var total: Float = 0
+      for p in 0 ..< parts { total += workspace.tileBiasGrad[p] }
+      db.pointee = total
+    }
+  }
+}
+
+/// Runs the backward pass of a validated plan.
+/// - Returns: `false` when the workspace could not be allocated (nothing written).
+/// - Complexity: two reads of x and dy (three for scSE-max) and one write of grad x.
+package func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                 gradX: UnsafeMutablePointer<Float>, channelGrads: ChannelGateGradients,
+                 spatialGrads: SpatialGateGradients) -> Bool {
+  guard let workspace = Workspace.make(for: plan, backward: true) else { return false }
+  defer { workspace.release() }
+  let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: gradY, out: gradX)
+  kernel.prepareSpatialWeight()
+  let threads = ThreadCount.current
+  if plan.batch >= threads {
+    parallelFor(plan.batch, threads: threads) { n in kernel.backwardSample(n) }
+  } else {
+    let count = plan.tiling.count
+    for n in 0 ..< plan.batch {
+      kernel.backwardGather(n) { step in parallelFor(count, threads: threads, step) }
+      parallelFor(count, threads: threads) { t in kernel.backwardApply(n, t) }
+    }
+  }
+  kernel.writeChannelGateGradients(channelGrads, threads: threads)
+  kernel.writeSpatialGateGradients(spatialGrads)
+  return true
+}
