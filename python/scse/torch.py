@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Type, TypeVar,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple,
+                    Type, TypeVar, Union)
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +59,7 @@ __all__ = [
     "ChannelSpatialSELayer",
     "extract_blocks",
     "module_from_layer",
+    "convert",
 ]
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
@@ -325,3 +326,16 @@ def extract_blocks(state_dict: Mapping[str, Any],
     layers = _extract_layers(state_dict, prefix_pattern, source=source, kinds=kinds,
                              aggregate=aggregate)
     return {name: module_from_layer(layer) for name, layer in layers.items()}
+
+
+if TYPE_CHECKING:
+    from ._convert import convert
+
+
+def __getattr__(name: str) -> Any:
+    # scse.torch.convert lives in _convert, which imports the modules above.
+    if name == "convert":
+        from ._convert import convert
+
+        return convert
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
