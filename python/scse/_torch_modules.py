@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from . import _contract as contract
-from . import _layers, _reference_torch, _torch_ops, _torch_route as _route
+from . import _layers, _reference_torch, _torch_onnx, _torch_ops, _torch_route as _route
 from ._layers import _hidden_width, _positive_int, layer_from_block
 from ._weights import find_blocks, read_block
 
@@ -26,6 +26,7 @@ __all__ = [
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
+_torch_onnx.register_symbolic()
 def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
          aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
     y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)

@@ -40,6 +40,7 @@ module imports torch; ``import scse`` alone never does.
 from ._convert import convert
 from ._torch_modules import (ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer, extract_blocks,
                              module_from_layer)
+from ._torch_onnx import onnx_translation_table
 
 __all__ = [
     "ChannelSELayer",
@@ -48,4 +49,5 @@ __all__ = [
     "convert",
     "extract_blocks",
     "module_from_layer",
+    "onnx_translation_table",
 ]
