@@ -6,30 +6,39 @@
 // batch in a fixed order at the end.
 
 extension BlockKernel {
-  /// Everything before the grad-x pass, for sample `n`; `tiles` runs the
-  /// per-tile steps (sequentially or spread over threads).
-  func backwardGather(_ n: Int, tiles: ((Int) -> Void) -> Void) {
+  /// Everything before the grad-x pass, for sample `n`; `run(count, step)`
+  /// runs the per-item steps (sequentially or spread over threads).
+  func backwardGather(_ n: Int, run: (Int, (Int) -> Void) -> Void) {
     if plan.isMax {
-      tiles { t in forwardStatistics(n, t) }
-      forwardChannelGate(n)
-      tiles { t in
-        if plan.channelsLast { backwardMaxDotsChannelsLast(n, t) } else { backwardMaxDotsChannelsFirst(n, t) }
-      }
-    } else {
-      tiles { t in
-        if plan.channelsLast { backwardStatisticsChannelsLast(n, t) } else { backwardStatisticsChannelsFirst(n, t) }
-      }
+      forwardStatistics(n, run: run)
       forwardChannelGate(n)
     }
+    run(statisticsItems) { item in backwardStatistics(n, item: item) }
+    if !plan.channelsLast {
+      for t in 0 ..< plan.tiling.count { finishBackwardStatisticsChannelsFirst(n, t) }
+    }
+    if !plan.isMax { forwardChannelGate(n) }
     backwardChannelGate(n)
+  }
+
+  /// Backward statistics of item `item` (tile-major) of sample `n`: for
+  /// scSE-max the branch split (the gates are known), otherwise everything
+  /// in one read of x and dy.
+  func backwardStatistics(_ n: Int, item: Int) {
+    let blocks = plan.tiling.channelBlocks
+    switch (plan.isMax, plan.channelsLast) {
+    case (true, true): backwardMaxDotsChannelsLast(n, item)
+    case (true, false): backwardMaxDotsChannelsFirst(n, item / blocks, block: item % blocks)
+    case (false, true): backwardStatisticsChannelsLast(n, item)
+    case (false, false): backwardStatisticsChannelsFirst(n, item / blocks, block: item % blocks)
+    }
   }
 
   /// Backward of the channel MLP of sample `n` from its tile dots.
   func backwardChannelGate(_ n: Int) {
     guard let gate = plan.channelGate else { return }
     let channels = plan.channels
-    let dots = tileDots(n, 0)
-    reduceTiles(tileDots, n, into: dots)
+    let dots = reduceTiles(tileDots, n)
     channelGateBackward(gate, channels: channels, spatial: plan.spatial,
                         gateGrad: dots, gate: channelGate(n),
                         hidden: workspace.hidden + n * gate.hidden,
@@ -45,7 +54,7 @@ extension BlockKernel {
   /// The whole backward pass of sample `n` on the calling thread.
   func backwardSample(_ n: Int) {
     let count = plan.tiling.count
-    backwardGather(n) { step in for t in 0 ..< count { step(t) } }
+    backwardGather(n, run: serially)
     for t in (0 ..< count).reversed() { backwardApply(n, t) }
   }
 
@@ -65,14 +74,14 @@ extension BlockKernel {
     }
     guard hidden > 0 else { return }
     if let dw2 = grads.fc2Weight {
-      parallelFor(channels, threads: threads) { c in
+      parallelFor(channels, threads: threads, work: batch * channels * hidden) { c in
         let row = dw2 + c * hidden
         row.initialize(repeating: 0, count: hidden)
         for n in 0 ..< batch { axpy(logitGrad[n * channels + c], hiddenAct + n * hidden, row, hidden) }
       }
     }
     if let dw1 = grads.fc1Weight {
-      parallelFor(hidden, threads: threads) { j in
+      parallelFor(hidden, threads: threads, work: batch * channels * hidden) { j in
         let row = dw1 + j * channels
         row.initialize(repeating: 0, count: channels)
         for n in 0 ..< batch { axpy(hiddenGrad[n * hidden + j], mean + n * channels, row, channels) }
@@ -87,8 +96,8 @@ extension BlockKernel {
     if let dw = grads.weight {
       // The effective weight's gradient goes to row 0, then is shared out:
       // each of the K averaged rows gets 1/K of it.
+      sumPairwise(parts, length: channels) { p in workspace.tileWeightGrad + p * channels }
       dw.update(from: workspace.tileWeightGrad, count: channels)
-      for p in 1 ..< parts { addInPlace(workspace.tileWeightGrad + p * channels, dw, channels) }
       if gate.rows > 1 {
         let rows = Float(gate.rows)
         for c in 0 ..< channels { dw[c] /= rows }
@@ -96,9 +105,7 @@ extension BlockKernel {
       }
     }
     if let db = grads.bias {
-      var total: Float = 0
-      for p in 0 ..< parts { total += workspace.tileBiasGrad[p] }
-      db.pointee = total
+      db.pointee = sum(workspace.tileBiasGrad, parts)
     }
   }
 }
@@ -114,13 +121,14 @@ func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: UnsafePointe
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: gradY, out: gradX)
   kernel.prepareSpatialWeight()
   let threads = ThreadCount.current
+  let sample = plan.channels * plan.spatial
   if plan.batch >= threads {
-    parallelFor(plan.batch, threads: threads) { n in kernel.backwardSample(n) }
+    parallelFor(plan.batch, threads: threads, work: 6 * plan.batch * sample) { n in kernel.backwardSample(n) }
   } else {
     let count = plan.tiling.count
     for n in 0 ..< plan.batch {
-      kernel.backwardGather(n) { step in parallelFor(count, threads: threads, step) }
-      parallelFor(count, threads: threads) { t in kernel.backwardApply(n, t) }
+      kernel.backwardGather(n) { items, step in parallelFor(items, threads: threads, work: 2 * sample, step) }
+      parallelFor(count, threads: threads, work: 3 * sample) { t in kernel.backwardApply(n, t) }
     }
   }
   kernel.writeChannelGateGradients(channelGrads, threads: threads)

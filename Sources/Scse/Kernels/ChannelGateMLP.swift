@@ -9,7 +9,8 @@
 /// - Complexity: O(channels * hidden).
 func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
                         sums: UnsafePointer<Float>, meanOut: UnsafeMutablePointer<Float>,
-                        hiddenOut: UnsafeMutablePointer<Float>, gateOut: UnsafeMutablePointer<Float>) {
+                        hiddenOut: UnsafeMutablePointer<Float>, gateOut: UnsafeMutablePointer<Float>,
+                        logitOut: UnsafeMutablePointer<Float>?) {
   let divisor = Float(spatial)
   for c in 0 ..< channels { meanOut[c] = sums[c] / divisor }
   let hidden = p.hidden
@@ -24,6 +25,7 @@ func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
     if let b2 = p.fc2Bias { out += b2[c] }
     gateOut[c] = out
   }
+  logitOut?.update(from: gateOut, count: channels)
   sigmoidInPlace(gateOut, channels)
 }
 
@@ -32,7 +34,8 @@ func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
 /// - Parameters:
 ///   - gateGrad: d loss / d gate, per channel (`sum_s dy * x` of the branch).
 ///   - gate, hidden, mean: saved by `channelGateForward`.
-///   - logitGradOut: d loss / d (W2 h + b2), per channel.
+///   - logitGradOut: on entry the logits `W2 h + b2` saved by `channelGateForward`;
+///     on return d loss / d (W2 h + b2), per channel.
 ///   - hiddenGradOut: d loss / d (W1 mean + b1), per hidden unit (0 where relu was inactive).
 ///   - inputGradOut: d loss / d x[c, s] through the mean (the same for every s).
 /// - Complexity: O(channels * hidden).
@@ -42,22 +45,25 @@ func channelGateBackward(_ p: ChannelGateParameters, channels: Int, spatial: Int
                          logitGradOut: UnsafeMutablePointer<Float>,
                          hiddenGradOut: UnsafeMutablePointer<Float>,
                          inputGradOut: UnsafeMutablePointer<Float>) {
-  // sigmoid'(z) from its output, in torch's order: (grad * (1 - g)) * g.
-  for c in 0 ..< channels { logitGradOut[c] = gateGrad[c] * (1 - gate[c]) * gate[c] }
-  let width = p.hidden
-  for j in 0 ..< width { hiddenGradOut[j] = 0 }
-  if width > 0 {
-    for c in 0 ..< channels {
-      axpy(logitGradOut[c], p.fc2Weight! + c * width, hiddenGradOut, width)
-    }
+  // sigmoid'(z) in torch's order, (grad * (1 - g)) * g, with 1 - g =
+  // sigmoid(-z) from the logit (left in logitGradOut by the forward), which
+  // stays accurate where g rounds to (nearly) 1 in float32.
+  chunks(channels) { c, lanes in
+    let oneMinusG = sigmoid(-load(logitGradOut + c, lanes))
+    store(load(gateGrad + c, lanes) * oneMinusG * load(gate + c, lanes), logitGradOut + c, lanes)
   }
+  let width = p.hidden
+  guard width > 0 else {
+    inputGradOut.initialize(repeating: 0, count: channels)
+    return
+  }
+  vectorTimesMatrix(logitGradOut, rows: channels, p.fc2Weight!, rowStride: width,
+                    columns: 0 ..< width, hiddenGradOut)
   // relu passes no gradient where its output is <= 0 (also at exactly 0);
   // a NaN output passes it on, as torch's threshold_backward does.
   for j in 0 ..< width where hidden[j] <= 0 { hiddenGradOut[j] = 0 }
-  for c in 0 ..< channels { inputGradOut[c] = 0 }
-  for j in 0 ..< width {
-    axpy(hiddenGradOut[j], p.fc1Weight! + j * channels, inputGradOut, channels)
-  }
+  vectorTimesMatrix(hiddenGradOut, rows: width, p.fc1Weight!, rowStride: channels,
+                    columns: 0 ..< channels, inputGradOut)
   let divisor = Float(spatial)
   for c in 0 ..< channels { inputGradOut[c] /= divisor }
 }

@@ -16,20 +16,44 @@ extension BlockKernel {
     for c in 0 ..< channels { w[c] /= rows }
   }
 
-  func forwardStatistics(_ n: Int, _ t: Int) {
-    if plan.channelsLast { forwardStatisticsChannelsLast(n, t) } else { forwardStatisticsChannelsFirst(n, t) }
+  /// Statistics work items of one sample: tiles x channel blocks
+  /// (channels-last tiles are not split by channel).
+  var statisticsItems: Int {
+    plan.tiling.count * (plan.channelsLast ? 1 : plan.tiling.channelBlocks)
+  }
+
+  /// Forward statistics of item `item` (tile-major) of sample `n`.
+  func forwardStatistics(_ n: Int, item: Int) {
+    let blocks = plan.tiling.channelBlocks
+    if plan.channelsLast {
+      forwardStatisticsChannelsLast(n, item)
+    } else {
+      forwardStatisticsChannelsFirst(n, item / blocks, block: item % blocks)
+    }
+  }
+
+  /// Finishes the forward statistics of tile `t` once all its items are done.
+  func finishForwardStatistics(_ n: Int, _ t: Int) {
+    if !plan.channelsLast { finishForwardStatisticsChannelsFirst(n, t) }
+  }
+
+  /// Runs the forward statistics of sample `n`, items spread by `run`
+  /// (`run(count, step)` calls `step` for each of `0 ..< count`).
+  func forwardStatistics(_ n: Int, run: (Int, (Int) -> Void) -> Void) {
+    run(statisticsItems) { item in forwardStatistics(n, item: item) }
+    for t in 0 ..< plan.tiling.count { finishForwardStatistics(n, t) }
   }
 
   /// Channel gate of sample `n` from its tile sums.
   func forwardChannelGate(_ n: Int) {
     guard let gate = plan.channelGate else { return }
     let channels = plan.channels
-    let sums = tileSums(n, 0)
-    reduceTiles(tileSums, n, into: sums)
+    let sums = reduceTiles(tileSums, n)
     channelGateForward(gate, channels: channels, spatial: plan.spatial, sums: sums,
                        meanOut: workspace.mean + n * channels,
                        hiddenOut: workspace.hidden + n * gate.hidden,
-                       gateOut: channelGate(n))
+                       gateOut: channelGate(n),
+                       logitOut: gradY != nil ? workspace.channelLogitGrad + n * channels : nil)
   }
 
   /// Writes y for the tile `t` of sample `n`.
@@ -57,10 +81,16 @@ extension BlockKernel {
 
   /// The whole forward pass of sample `n` on the calling thread.
   func forwardSample(_ n: Int) {
-    for t in 0 ..< plan.tiling.count { forwardStatistics(n, t) }
+    forwardStatistics(n, run: serially)
     forwardChannelGate(n)
     for t in (0 ..< plan.tiling.count).reversed() { forwardApply(n, t) }
   }
+}
+
+/// Calls `step(i)` for each `i` in `0 ..< count` on the calling thread.
+@inline(__always)
+func serially(_ count: Int, _ step: (Int) -> Void) {
+  for i in 0 ..< count { step(i) }
 }
 
 /// Runs the forward pass of a validated plan.
@@ -72,16 +102,17 @@ func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMutablePoin
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: nil, out: y)
   kernel.prepareSpatialWeight()
   let threads = ThreadCount.current
+  let sample = plan.channels * plan.spatial
   if plan.batch >= threads {
-    parallelFor(plan.batch, threads: threads) { n in kernel.forwardSample(n) }
+    parallelFor(plan.batch, threads: threads, work: 3 * plan.batch * sample) { n in kernel.forwardSample(n) }
   } else {
     // Fewer samples than threads: spread each sample over the threads.
     for n in 0 ..< plan.batch {
-      parallelFor(plan.tiling.count, threads: threads) { t in kernel.forwardStatistics(n, t) }
+      kernel.forwardStatistics(n) { count, step in parallelFor(count, threads: threads, work: sample, step) }
       kernel.forwardChannelGate(n)
       // More parts than channels (positions) would only add empty work.
-      let parts = Swift.min(threads, plan.channelsLast ? plan.spatial : plan.channels)
-      parallelFor(parts, threads: threads) { part in kernel.forwardApply(n, part: part, of: parts) }
+      let parts = Swift.min(4 * threads, plan.channelsLast ? plan.spatial : plan.channels)
+      parallelFor(parts, threads: threads, work: 2 * sample) { part in kernel.forwardApply(n, part: part, of: parts) }
     }
   }
   return true
