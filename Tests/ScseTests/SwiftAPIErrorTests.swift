@@ -94,7 +94,7 @@ struct AnyLayer: Sendable, CustomStringConvertible {
       Issue.record("\(what()): no error; expected one mentioning \(fragments)", sourceLocation: sourceLocation)
     } catch {
       #expect(
-        error.status == Int(status.rawValue), "\(what()): status \(error.status) (\(error.message))",
+        error.status == status, "\(what()): status \(error.status) (\(error.message))",
         sourceLocation: sourceLocation)
       for fragment in fragments {
         #expect(
@@ -297,7 +297,7 @@ struct AnyLayer: Sendable, CustomStringConvertible {
     }
     let a = try #require(failure([1]))
     #expect(a == failure([1]) && a != failure([1, 2, 3]))
-    #expect("\(a)" == a.message && a.status == Int(SCSE_STATUS_INVALID_SHAPE.rawValue))
+    #expect("\(a)" == a.message && a.status == SCSE_STATUS_INVALID_SHAPE)
     #expect(try layer.forward([Float](repeating: 1, count: 12), shape: shape).count == 12)
   }
 }

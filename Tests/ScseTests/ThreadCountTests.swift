@@ -1,4 +1,5 @@
 import CScse
+import Scse
 import Testing
 
 /// The thread count is process-wide, so these tests run one at a time (no
@@ -64,5 +65,16 @@ import Testing
     #expect(scse_set_num_threads(-1) == SCSE_STATUS_INVALID_ARGUMENT)
     #expect(scse_set_num_threads(Int32.min) == SCSE_STATUS_INVALID_ARGUMENT)
     #expect(scse_get_num_threads() == 3)
+  }
+
+  /// The Swift API's setting and the C ABI's are the same process-wide count.
+  @Test func swiftSettingIsTheLibraryCount() {
+    defer { ScseSettings.threadCount = 0 }
+    ScseSettings.threadCount = 3
+    #expect(ScseSettings.threadCount == 3 && scse_get_num_threads() == 3)
+    #expect(scse_set_num_threads(5) == SCSE_STATUS_SUCCESS)
+    #expect(ScseSettings.threadCount == 5)
+    ScseSettings.threadCount = 0
+    #expect(ScseSettings.threadCount >= 1 && ScseSettings.threadCount == Int(scse_get_num_threads()))
   }
 }

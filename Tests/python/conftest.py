@@ -18,20 +18,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from optional_packages import declare_unloadable_torchvision_ops, in_ci  # noqa: E402
+
 try:
     import torch
 except ImportError as error:  # pragma: no cover - depends on the environment
     torch = None
     TORCH_IMPORT_ERROR = error
+    TORCHVISION_NOTE = None
 else:
     TORCH_IMPORT_ERROR = None
     # One thread: the problems are small or medium, and on a loaded machine
     # PyTorch's OpenMP threads spin against each other (30x slowdowns seen).
     torch.set_num_threads(1)
-
-
-def _in_ci():
-    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+    TORCHVISION_NOTE = declare_unloadable_torchvision_ops()
 
 
 TORCH_MISSING_REASON = (
@@ -40,7 +40,7 @@ TORCH_MISSING_REASON = (
 
 
 def pytest_configure(config):
-    if torch is None and _in_ci():
+    if torch is None and in_ci():
         pytest.exit(f"CI run without PyTorch: {TORCH_MISSING_REASON}", returncode=3)
 
 
@@ -83,7 +83,10 @@ def pytest_pycollect_makemodule(module_path, parent):
 def pytest_report_header(config):
     if torch is None:
         return f"scse parity: PyTorch MISSING, parity tests skipped ({TORCH_IMPORT_ERROR})"
-    return f"scse parity: torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    header = [f"scse parity: torch {torch.__version__}, {torch.get_num_threads()} torch threads"]
+    if TORCHVISION_NOTE:
+        header.append(f"scse parity: {TORCHVISION_NOTE}")
+    return header
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -41,9 +41,9 @@ class NativeSpy:
         real_forward, real_backward = _native.forward, _native.backward
 
         def forward(x, *args, **kwargs):
-            out = kwargs.get("out")
-            self.forward.append((x.ctypes.data, x.strides, None if out is None else out.ctypes.data))
-            return real_forward(x, *args, **kwargs)
+            result = real_forward(x, *args, **kwargs)
+            self.forward.append((x.ctypes.data, x.strides, result.ctypes.data))
+            return result
 
         def backward(x, grad_y, *args, **kwargs):
             result = real_backward(x, grad_y, *args, **kwargs)

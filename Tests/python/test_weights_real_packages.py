@@ -1,20 +1,15 @@
-"""Optional: weights of the real MONAI, timm and segmentation_models_pytorch
-modules, when those packages are installed (they are not test
-dependencies; test_weights_sources.py covers the same layouts with modules
-built from their documented architectures). Each test is skipped, with the
-reason, when its package cannot be imported. Tolerance: 2e-6 of the largest
-output magnitude.
+"""Weights of the real MONAI, timm and segmentation_models_pytorch modules
+(`make deps` installs them; test_weights_sources.py covers the same layouts
+with modules built from their documented architectures). Without a package
+its test is skipped, with the reason, except under CI, where it fails
+(optional_packages.require). Tolerance: 2e-6 of the largest output magnitude.
 """
 
 import numpy as np
-import pytest
 import torch
 
 import scse
-
-
-def _import(name):
-    return pytest.importorskip(name, reason=f"{name} is not installed (optional check)")
+from optional_packages import require as _import
 
 
 def _close(ours, ref, tol=2e-6):

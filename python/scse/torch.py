@@ -12,19 +12,23 @@ When libscse runs: the input is a CPU float32 tensor with 3 to 5 dimensions
 and no zero-size one, dense in one of two memory formats (contiguous, or
 channels-last: ``torch.channels_last`` / ``torch.channels_last_3d``, or for
 3-D inputs ``x.transpose(1, 2).contiguous().transpose(1, 2)``), and every
-parameter (and few-shot ``weights``) is a CPU float32 tensor. Then the
-forward pass reads the input's memory in place and writes an output created
-by ``torch.empty_like(x, memory_format=torch.preserve_format)``: no copy,
-and the output keeps the input's strides. The gradient with respect to the
-input has the input's strides as well.
+parameter (and few-shot ``weights``) is a CPU float32 tensor; under CPU
+autocast also bfloat16/float16 ones, computed in float32. The forward pass
+reads the input's memory in place and the output keeps the input's strides;
+so does the gradient with respect to the input.
 
-Everything else (CUDA, float64 or half tensors, non-dense views such as
-``x[..., ::2]``, ``torch.compile`` tracing, functorch transforms) runs a
-pure-PyTorch version of the same math instead, with PyTorch's autograd;
-:meth:`uses_native` tells which path an input takes. The native path
-supports first-order gradients only: differentiating its backward again
-(``create_graph=True`` then a second backward) raises RuntimeError; use the
-float64 or CUDA path, which falls back to PyTorch, for higher orders.
+libscse is reached two ways (``scse._torch_route`` decides): directly when
+no gradient is needed and nothing traces the call, else through the
+operators ``torch.ops.scse.forward`` / ``torch.ops.scse.backward``, which
+autograd, ``torch.compile``, ``torch.export``, ``torch.jit`` and the ONNX
+exporters see (``scse._torch_ops``). Everything else (CUDA, float64 or half
+tensors without autocast, non-dense views such as ``x[..., ::2]``,
+functorch transforms) runs a pure-PyTorch version of the same math
+instead, with PyTorch's autograd; :meth:`uses_native` tells which path an
+input takes. The native path supports first-order gradients only:
+differentiating its backward again (``create_graph=True`` then a second
+backward) raises RuntimeError; use the float64 or CUDA path, which falls
+back to PyTorch, for higher orders.
 
 Gradients flow to the input and to every parameter that requires grad, and
 to the few-shot ``weights`` of SpatialSELayer, as PyTorch's autograd
@@ -43,9 +47,8 @@ from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
-from . import _layers, _native
+from . import _layers, _torch_ops, _torch_route as _route
 from ._layers import _AGGREGATES, _hidden_width, _positive_int
 from ._weights import extract_blocks as _extract_layers
 from ._weights import layer_from_state_dict
@@ -61,97 +64,6 @@ __all__ = [
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
 _CONV_BY_SPATIAL_DIMS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
-
-def _channels_last_order(ndim: int) -> List[int]:
-    return [0] + list(range(2, ndim)) + [1]
-
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return x.permute(_channels_last_order(x.dim())).is_contiguous()
-
-
-def _dense(x: torch.Tensor) -> bool:
-    return x.is_contiguous() or _is_channels_last(x)
-
-
-def _in_layout_of(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """t, copied only when it is not dense in like's memory format."""
-    if like.is_contiguous():
-        return t.contiguous()
-    if _is_channels_last(t):
-        return t
-    order = _channels_last_order(t.dim())
-    inverse = [order.index(axis) for axis in range(t.dim())]
-    return t.permute(order).contiguous().permute(inverse)
-
-
-_is_functorch_wrapped = getattr(getattr(torch._C, "_functorch", None),
-                                "is_functorch_wrapped_tensor", lambda t: False)
-
-
-# Tracing (torch.compile) gets the PyTorch operations; older torch has no torch.compiler.
-_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
-
-
-def _plain_cpu_float(t: torch.Tensor) -> bool:
-    return (t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided
-            and not t.is_neg() and not _is_functorch_wrapped(t))
-
-
-def _native_applies(x: torch.Tensor, tensors: Sequence[_Tensor]) -> bool:
-    if _is_compiling():
-        return False
-    if not (_plain_cpu_float(x) and 3 <= x.dim() <= 5 and x.numel() > 0 and _dense(x)):
-        return False
-    return all(t is None or _plain_cpu_float(t) for t in tensors)
-
-
-def _array(t: _Tensor) -> Any:
-    # .numpy() shares memory with the tensor.
-    return None if t is None else t.detach().numpy()
-
-
-class _NativeBlock(torch.autograd.Function):
-    """cSE / sSE / scSE through libscse; absent gates have None tensors."""
-
-    @staticmethod
-    def forward(ctx: Any, hidden: Optional[int], aggregate: int, x: torch.Tensor,
-                w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor,
-                sw: _Tensor, sb: _Tensor) -> torch.Tensor:
-        y = torch.empty_like(x, memory_format=torch.preserve_format)
-        _native.forward(_array(x), cse=_channel_args(hidden, w1, b1, w2, b2),
-                        sse=_spatial_args(sw, sb), aggregate=aggregate, out=y.numpy())
-        ctx.hidden, ctx.aggregate = hidden, aggregate
-        ctx.save_for_backward(x, w1, b1, w2, b2, sw, sb)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_y: torch.Tensor) -> Tuple[_Tensor, ...]:
-        x, w1, b1, w2, b2, sw, sb = ctx.saved_tensors
-        grad_x, channel, spatial = _native.backward(
-            _array(x), _array(_in_layout_of(grad_y, x)),
-            cse=_channel_args(ctx.hidden, w1, b1, w2, b2), sse=_spatial_args(sw, sb),
-            aggregate=ctx.aggregate)
-        params = (w1, b1, w2, b2, sw, sb)
-        arrays = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
-        needs = ctx.needs_input_grad[3:]
-        grads = [None if array is None or not need else torch.from_numpy(array).reshape(p.shape)
-                 for p, array, need in zip(params, arrays, needs)]
-        grad_input = torch.from_numpy(grad_x) if ctx.needs_input_grad[2] else None
-        return (None, None, grad_input, *grads)
-
-
-def _channel_args(hidden: Optional[int], w1: _Tensor, b1: _Tensor, w2: _Tensor,
-                  b2: _Tensor) -> Optional[Tuple[Any, ...]]:
-    if hidden is None:
-        return None
-    return (hidden, _array(w1), _array(b1), _array(w2), _array(b2))
-
-
-def _spatial_args(sw: _Tensor, sb: _Tensor) -> Optional[Tuple[Any, ...]]:
-    return None if sw is None else (_array(sw), _array(sb))
 
 
 def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Tensor,
@@ -174,19 +86,22 @@ def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Ten
     return branches[0] + branches[1]
 
 
-def _run(x: torch.Tensor, channels: int, hidden: Optional[int], aggregate: int,
-         tensors: Tuple[_Tensor, ...]) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
-    if not 3 <= x.dim() <= 5:
-        raise ValueError("input_tensor must have shape (N, C, *spatial) with 1 to 3 spatial "
-                         f"dimensions, got {tuple(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"input_tensor has {x.shape[1]} channels, the layer expects {channels}")
-    if _native_applies(x, tensors):
-        y: torch.Tensor = _NativeBlock.apply(hidden, aggregate, x, *tensors)  # type: ignore[no-untyped-call]
-        return y
-    return _torch_math(x, hidden, aggregate, *tensors)
+def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
+         aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
+    y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)
+    if y is None:
+        return _torch_math(x, hidden, aggregate, *tensors)
+    return y
+
+
+def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
+    """A Linear's or Conv's (weight, bias); read from _parameters, which
+    attribute access would reach through nn.Module.__getattr__."""
+    params = module._parameters
+    try:
+        return params["weight"], params["bias"]
+    except KeyError:  # parametrized (torch.nn.utils.parametrize)
+        return module.weight, module.bias
 
 
 def _quiet_linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
@@ -225,15 +140,21 @@ class ChannelSELayer(nn.Module):
         self.fc2 = _quiet_linear(self.num_channels_reduced, self.num_channels, bias)
 
     def _tensors(self) -> Tuple[_Tensor, ...]:
-        return (self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias, None, None)
+        modules = self._modules
+        return _weight_and_bias(modules["fc1"]) + _weight_and_bias(modules["fc2"]) + (None, None)
 
     def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
         """Applies the channel gate; the result has the input's memory format."""
-        return _run(input_tensor, self.num_channels, self.num_channels_reduced, 0, self._tensors())
+        if torch.jit.is_scripting():
+            return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
+                                          self.fc2.weight, self.fc2.bias, None, None, 0)
+        return _run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
+                    self._tensors())
 
+    @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return _native_applies(input_tensor, self._tensors())
+        return _route.operator_applies(input_tensor, self._tensors())
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "ChannelSELayer":
@@ -265,7 +186,7 @@ class SpatialSELayer(nn.Module):
 
     def _tensors(self, weights: _Tensor) -> Tuple[_Tensor, ...]:
         if weights is None:
-            return (None,) * 4 + (self.conv.weight, self.conv.bias)
+            return (None,) * 4 + _weight_and_bias(self._modules["conv"])
         if not isinstance(weights, torch.Tensor):
             raise TypeError(f"weights must be a torch.Tensor, got {type(weights).__name__}")
         if weights.dim() < 2 or weights.shape[0] < 1 or \
@@ -274,18 +195,26 @@ class SpatialSELayer(nn.Module):
                              f"got {tuple(weights.shape)}")
         return (None,) * 4 + (weights, None)
 
-    def forward(self, input_tensor: torch.Tensor, weights: _Tensor = None) -> torch.Tensor:
+    def forward(self, input_tensor: torch.Tensor,
+                weights: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Applies the spatial gate.
 
         ``weights``: optional few-shot conditioner weights (K, C, 1, 1)
         whose mean over K replaces conv.weight, without bias, as in the
         reference; they receive gradients when they require grad.
         """
-        return _run(input_tensor, self.num_channels, None, 0, self._tensors(weights))
+        if torch.jit.is_scripting():
+            if weights is None:
+                return torch.ops.scse.forward(input_tensor, None, None, None, None,
+                                              self.conv.weight, self.conv.bias, 0)
+            return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
+        return _run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
+                    cacheable=weights is None)
 
+    @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor, weights: _Tensor = None) -> bool:
         """Whether forward on these inputs runs libscse (else PyTorch operations)."""
-        return _native_applies(input_tensor, self._tensors(weights))
+        return _route.operator_applies(input_tensor, self._tensors(weights))
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "SpatialSELayer":
@@ -317,18 +246,28 @@ class ChannelSpatialSELayer(nn.Module):
         self.cSE = ChannelSELayer(num_channels, reduction_ratio, bias, hidden=hidden)
         self.sSE = SpatialSELayer(num_channels, bias)
         self.num_channels = self.cSE.num_channels
+        self._hidden = self.cSE.num_channels_reduced  # read without nn.Module.__getattr__
 
     def _tensors(self) -> Tuple[_Tensor, ...]:
-        return self.cSE._tensors()[:4] + (self.sSE.conv.weight, self.sSE.conv.bias)
+        modules = self._modules
+        channel = modules["cSE"]._modules  # type: ignore[union-attr]
+        return (_weight_and_bias(channel["fc1"]) + _weight_and_bias(channel["fc2"])
+                + _weight_and_bias(modules["sSE"]._modules["conv"]))  # type: ignore[union-attr]
 
     def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
         """Applies scSE; the result has the input's memory format."""
-        return _run(input_tensor, self.num_channels, self.cSE.num_channels_reduced,
+        if torch.jit.is_scripting():
+            return torch.ops.scse.forward(
+                input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
+                self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
+                1 if self.aggregate == "max" else 0)
+        return _run(self, input_tensor, self.num_channels, self._hidden,
                     _AGGREGATES[self.aggregate], self._tensors())
 
+    @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return _native_applies(input_tensor, self._tensors())
+        return _route.operator_applies(input_tensor, self._tensors())
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto", *,

@@ -1,0 +1,254 @@
+"""The ``scse`` PyTorch operators: schemas, CPU kernels, fake kernels,
+autograd and autocast, each registered once with ``torch.library``.
+
+Two operators cover every block (cSE, sSE with or without few-shot
+weights, scSE sum or max), as the C ABI's one entry point per direction
+does: a gate is present when its weight tensor is given.
+
+``scse::forward(Tensor x, Tensor? w1, Tensor? b1, Tensor? w2, Tensor? b2,
+Tensor? sw, Tensor? sb, int aggregate=0) -> Tensor``
+    ``w1`` [hidden, C(, 1...)] and ``w2`` [C, hidden(, 1...)] together give
+    the channel gate (hidden may be 0), ``sw`` [K, C(, 1...)] the spatial
+    gate (its K rows averaged), ``b1``, ``b2``, ``sb`` the biases;
+    ``aggregate`` is a code of ``_contract.AGGREGATES`` used when both gates
+    are given. The output has x's shape, dtype and strides
+    (``torch.empty_like(x, memory_format=torch.preserve_format)``).
+
+``scse::backward(Tensor grad_y, Tensor x, <the same parameters>) ->
+(Tensor grad_x, Tensor w1, Tensor b1, Tensor w2, Tensor b2, Tensor sw,
+Tensor sb)``
+    Every gradient libscse computes in its single pass; a parameter that
+    was not given gets a 0-element tensor (operator returns cannot be
+    optional). grad_x has x's strides, the others their parameter's shape.
+
+One forward and one backward schema instead of one per block: the optional
+tensors say which block runs, so capture paths, the ONNX translations and
+the autograd formula are each written once; the kernel's cost does not
+depend on the schema count.
+
+Registration is the plain ``torch.library.Library`` ``define``/``impl`` (the
+``@custom_op`` decorator adds Python wrapping to every call). The CPU
+kernels run libscse on float32 tensors through the NumPy binding; outputs
+are allocated by NumPy (see :func:`new_output`). The autograd formula is
+the ``scse::backward`` operator, so traced backward graphs call it too; it
+is first-order only (differentiating it raises). Under CPU autocast both
+operators compute in float32: their floating inputs are cast to float32
+and the results are float32, as for the operators on autocast's float32
+list (e.g. ``layer_norm``); libscse has no lower-precision kernel.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from . import _native
+
+_Tensor = Optional[torch.Tensor]
+
+NAMESPACE = "scse"
+_FORWARD_SCHEMA = ("forward(Tensor x, Tensor? w1, Tensor? b1, Tensor? w2, Tensor? b2, "
+                   "Tensor? sw, Tensor? sb, int aggregate=0) -> Tensor")
+_BACKWARD_SCHEMA = ("backward(Tensor grad_y, Tensor x, Tensor? w1, Tensor? b1, Tensor? w2, "
+                    "Tensor? b2, Tensor? sw, Tensor? sb, int aggregate=0) -> "
+                    "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
+
+_lib = torch.library.Library(NAMESPACE, "DEF")
+_lib.define(_FORWARD_SCHEMA)
+_lib.define(_BACKWARD_SCHEMA)
+
+forward_op = torch.ops.scse.forward.default
+backward_op = torch.ops.scse.backward.default
+
+
+# --- layouts ---------------------------------------------------------------------
+
+
+def channels_last_order(ndim: int) -> List[int]:
+    """The axis order that is contiguous for a channels-last tensor."""
+    return [0] + list(range(2, ndim)) + [1]
+
+
+def is_channels_last(t: torch.Tensor) -> bool:
+    return t.permute(channels_last_order(t.dim())).is_contiguous()
+
+
+def is_dense(t: torch.Tensor) -> bool:
+    """Dense in one of libscse's two layouts (contiguous or channels last)."""
+    return t.is_contiguous() or is_channels_last(t)
+
+
+def in_layout_of(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """t, copied only when it is not dense in like's layout."""
+    if like.is_contiguous():
+        return t.contiguous()
+    if is_channels_last(t):
+        return t
+    order = channels_last_order(t.dim())
+    inverse = [order.index(axis) for axis in range(t.dim())]
+    return t.permute(order).contiguous().permute(inverse)
+
+
+# --- NumPy views -------------------------------------------------------------------
+
+
+def array(t: _Tensor) -> Any:
+    """t's memory as a NumPy array (no copy), or None."""
+    if t is None:
+        return None
+    return (t.detach() if t.requires_grad else t).numpy()
+
+
+def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor,
+                 sb: _Tensor) -> Tuple[Optional[tuple], Optional[tuple]]:
+    """The ``cse`` and ``sse`` arguments of ``_native.forward``/``backward``."""
+    if (w1 is None) != (w2 is None):
+        raise ValueError("scse: w1 and w2 must be given together (the channel gate)")
+    if w1 is None and sw is None:
+        raise ValueError("scse: at least one gate (w1/w2 or sw) must be given")
+    cse = None if w1 is None else (w1.shape[0], array(w1), array(b1), array(w2), array(b2))
+    sse = None if sw is None else (array(sw), array(sb))
+    return cse, sse
+
+
+# Outputs of at least this size get memory aligned to transparent huge pages
+# (numpy advises huge pages for its buffers from 4 MiB on; PyTorch's CPU
+# allocator advises nothing, so a fresh 32 MiB output from torch.empty_like
+# faults in 8192 4 KiB pages on every call).
+HUGE_PAGE_BYTES = 2 << 20
+HUGE_OUTPUT_BYTES = 4 << 20
+
+
+def new_output(like: Any) -> Any:
+    """An uninitialised float32 array of like's shape and libscse layout, on
+    huge-page-aligned NumPy memory, or None (the binding then allocates)
+    below HUGE_OUTPUT_BYTES or off Linux.
+
+    NumPy advises MADV_HUGEPAGE from the first 4 KiB page boundary of a
+    large buffer, which leaves up to two partial 2 MiB regions in 4 KiB
+    pages; the array starts at a 2 MiB boundary of a buffer 2 MiB longer, so
+    every page it touches is a huge page (the slack is never touched, so it
+    costs address space, not memory).
+    """
+    if like.nbytes < HUGE_OUTPUT_BYTES or not sys.platform.startswith("linux"):
+        return None
+    size = like.size
+    buffer = np.empty(size + HUGE_PAGE_BYTES // 4, dtype=np.float32)
+    start = (-buffer.ctypes.data % HUGE_PAGE_BYTES) // 4
+    flat = buffer[start:start + size]
+    if like.flags.c_contiguous:
+        return flat.reshape(like.shape)
+    order = channels_last_order(like.ndim)
+    inverse = [order.index(axis) for axis in range(like.ndim)]
+    return flat.reshape([like.shape[axis] for axis in order]).transpose(inverse)
+
+
+def wrap(result: Any) -> torch.Tensor:
+    """A NumPy array from the binding as a tensor sharing its memory."""
+    return torch.from_numpy(result)
+
+
+def _check_kernel_input(x: torch.Tensor, name: str) -> None:
+    if x.dtype != torch.float32:
+        raise TypeError(f"scse::{name} computes float32 on the CPU, got {x.dtype} (the modules "
+                        "in scse.torch run other dtypes as PyTorch operations)")
+
+
+# --- kernels -------------------------------------------------------------------------
+
+
+def _forward_cpu(x: torch.Tensor, w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor,
+                 sw: _Tensor, sb: _Tensor, aggregate: int = 0) -> torch.Tensor:
+    _check_kernel_input(x, "forward")
+    cse, sse = native_gates(w1, b1, w2, b2, sw, sb)
+    xd = x if is_dense(x) else x.contiguous()
+    xa = array(xd)
+    y = wrap(_native.forward(xa, cse=cse, sse=sse, aggregate=aggregate, out=new_output(xa)))
+    if xd is x:
+        return y
+    # Dense in neither layout: computed on a contiguous copy, returned in x's strides.
+    return torch.empty_like(x, memory_format=torch.preserve_format).copy_(y)
+
+
+def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tensor,
+                  w2: _Tensor, b2: _Tensor, sw: _Tensor, sb: _Tensor,
+                  aggregate: int = 0) -> Tuple[torch.Tensor, ...]:
+    _check_kernel_input(x, "backward")
+    cse, sse = native_gates(w1, b1, w2, b2, sw, sb)
+    xd = x if is_dense(x) else x.contiguous()
+    grad_x, channel, spatial = _native.backward(
+        array(xd), array(in_layout_of(grad_y, xd)), cse=cse, sse=sse, aggregate=aggregate)
+    grad_input = wrap(grad_x)
+    if xd is not x:
+        grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)
+    flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
+    params = (w1, b1, w2, b2, sw, sb)
+    grads = tuple(x.new_empty(0) if g is None else wrap(g).view(p.shape)
+                  for g, p in zip(flat, params))
+    return (grad_input,) + grads
+
+
+def _forward_fake(x: torch.Tensor, w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor,
+                  sw: _Tensor, sb: _Tensor, aggregate: int = 0) -> torch.Tensor:
+    _check_kernel_input(x, "forward")
+    return torch.empty_like(x, memory_format=torch.preserve_format)
+
+
+def _backward_fake(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tensor,
+                   w2: _Tensor, b2: _Tensor, sw: _Tensor, sb: _Tensor,
+                   aggregate: int = 0) -> Tuple[torch.Tensor, ...]:
+    _check_kernel_input(x, "backward")
+    grads = tuple(x.new_empty(0) if p is None else torch.empty_like(p, memory_format=torch.contiguous_format)
+                  for p in (w1, b1, w2, b2, sw, sb))
+    return (torch.empty_like(x, memory_format=torch.preserve_format),) + grads
+
+
+_lib.impl("forward", _forward_cpu, "CPU")
+_lib.impl("backward", _backward_cpu, "CPU")
+torch.library.register_fake("scse::forward", _forward_fake, lib=_lib)
+torch.library.register_fake("scse::backward", _backward_fake, lib=_lib)
+
+
+# --- autograd ------------------------------------------------------------------------
+
+_PARAMETERS = 6  # w1, b1, w2, b2, sw, sb
+
+
+def _setup_forward(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+    x, *params, aggregate = inputs
+    ctx.save_for_backward(x, *params)
+    ctx.aggregate = aggregate
+
+
+def _forward_derivative(ctx: Any, grad_y: torch.Tensor) -> Tuple[Any, ...]:
+    x, *params = ctx.saved_tensors
+    grads = backward_op(grad_y, x, *params, ctx.aggregate)
+    needs = ctx.needs_input_grad
+    return tuple(g if need and p is not None else None
+                 for g, p, need in zip(grads, (x, *params), needs)) + (None,)
+
+
+def _setup_backward(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
+    pass
+
+
+def _backward_derivative(ctx: Any, *grads: torch.Tensor) -> Tuple[Any, ...]:
+    raise RuntimeError("scse::backward cannot be differentiated: libscse gives first-order "
+                       "gradients only (use float64 or CUDA tensors, which run PyTorch "
+                       "operations, for higher orders)")
+
+
+torch.library.register_autograd("scse::forward", _forward_derivative,
+                                setup_context=_setup_forward, lib=_lib)
+torch.library.register_autograd("scse::backward", _backward_derivative,
+                                setup_context=_setup_backward, lib=_lib)
+
+
+# --- autocast ------------------------------------------------------------------------
+
+torch.library.register_autocast("scse::forward", "cpu", torch.float32, lib=_lib)
+torch.library.register_autocast("scse::backward", "cpu", torch.float32, lib=_lib)
+
