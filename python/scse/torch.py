@@ -48,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _layers, _torch_ops, _torch_route as _route
+from . import _layers, _torch_onnx, _torch_ops, _torch_route as _route
+from ._torch_onnx import onnx_translation_table
 from ._layers import _AGGREGATES, _hidden_width, _positive_int
 from ._weights import extract_blocks as _extract_layers
 from ._weights import layer_from_state_dict
@@ -59,11 +60,13 @@ __all__ = [
     "ChannelSpatialSELayer",
     "extract_blocks",
     "module_from_layer",
+    "onnx_translation_table",
     "convert",
 ]
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
+_torch_onnx.register_symbolic()
 _CONV_BY_SPATIAL_DIMS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
