@@ -99,7 +99,7 @@ def array(t: _Tensor) -> Any:
     """t's memory as a NumPy array (no copy), or None."""
     if t is None:
         return None
-    return (t.detach() if t.requires_grad else t).numpy()
+    return t.numpy(force=t.requires_grad or t.is_neg())
 
 
 def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor,

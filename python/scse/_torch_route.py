@@ -46,7 +46,7 @@ _autocast_dtypes = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _plain(t: torch.Tensor, dtypes: Tuple[torch.dtype, ...]) -> bool:
-    return t.is_cpu and t.dtype in dtypes and t.layout is _strided and not t.is_neg()
+    return t.is_cpu and t.dtype in dtypes and t.layout is _strided
 
 
 def operator_applies(x: torch.Tensor, params: Params) -> bool:
@@ -54,7 +54,9 @@ def operator_applies(x: torch.Tensor, params: Params) -> bool:
     if not _is_compiling() and _functorch_level() is not None:
         return False
     dtypes = _autocast_dtypes if torch.is_autocast_enabled("cpu") else (_float32,)
-    if not (_plain(x, dtypes) and x.numel() > 0 and (x.is_contiguous() or is_channels_last(x))):
+    if not (_plain(x, dtypes) and (x.is_contiguous() or is_channels_last(x))):
+        return False
+    if (_is_compiling() or not _is_tracing()) and x.numel() == 0:  # traced sizes are values
         return False
     return all(p is None or _plain(p, dtypes) for p in params)
 
@@ -63,7 +65,7 @@ def check_input(x: Any, channels: int) -> None:
     """TypeError/ValueError unless x is a tensor (N, channels, *spatial), 1-3 spatial dims."""
     if not isinstance(x, _Tensor_type):
         raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
-    if _is_tracing():  # sizes are traced values; the operator checks them
+    if not _is_compiling() and _is_tracing():  # sizes are traced values; the operator checks them
         return
     shape = x.shape
     if not 3 <= len(shape) <= 5:

@@ -41,14 +41,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Type, TypeVar,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple,
+                    Type, TypeVar, Union)
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _layers, _torch_ops, _torch_route as _route
+from . import _layers, _torch_onnx, _torch_ops, _torch_route as _route
+from ._torch_onnx import onnx_translation_table
 from ._layers import _AGGREGATES, _hidden_width, _positive_int
 from ._weights import extract_blocks as _extract_layers
 from ._weights import layer_from_state_dict
@@ -59,10 +60,13 @@ __all__ = [
     "ChannelSpatialSELayer",
     "extract_blocks",
     "module_from_layer",
+    "onnx_translation_table",
+    "convert",
 ]
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
+_torch_onnx.register_symbolic()
 _CONV_BY_SPATIAL_DIMS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
@@ -325,3 +329,16 @@ def extract_blocks(state_dict: Mapping[str, Any],
     layers = _extract_layers(state_dict, prefix_pattern, source=source, kinds=kinds,
                              aggregate=aggregate)
     return {name: module_from_layer(layer) for name, layer in layers.items()}
+
+
+if TYPE_CHECKING:
+    from ._convert import convert
+
+
+def __getattr__(name: str) -> Any:
+    # scse.torch.convert lives in _convert, which imports the modules above.
+    if name == "convert":
+        from ._convert import convert
+
+        return convert
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
