@@ -18,6 +18,11 @@ def test_aggregate_codes_are_the_headers():
     assert _contract.AGGREGATES == {"sum": _native.AGGREGATE_SUM, "max": _native.AGGREGATE_MAX}
 
 
+def test_the_binding_enforces_the_contracts_rank_rule():
+    assert (_native.MIN_SPATIAL_DIMS, _native.MAX_SPATIAL_DIMS) == (
+        _contract.MIN_SPATIAL_DIMS, _contract.MAX_SPATIAL_DIMS)
+
+
 def _package_imports():
     """{module: set of package modules it imports} from the installed sources."""
     graph = {}

@@ -188,41 +188,73 @@ def test_unsupported_configurations_stay_with_one_warning():
 
 
 def _aimed_package(monkeypatch):
-    """ai-med's module names with classes written from its design; its scSE
-    takes the maximum of the branches."""
+    """ai-med's module names with classes written from its design (2-D and
+    3-D); its scSE takes the maximum of the branches."""
     package = types.ModuleType("squeeze_and_excitation")
-    module = types.ModuleType("squeeze_and_excitation.squeeze_and_excitation")
-
-    class ChannelSpatialSELayer(eco.AimedChannelSpatialSE):
-        def __init__(self, num_channels, reduction_ratio=2):
-            super().__init__(num_channels, reduction_ratio, aggregate="max")
-
-    module.ChannelSELayer = type("ChannelSELayer", (eco.AimedChannelSE,), {})
-    module.SpatialSELayer = type("SpatialSELayer", (eco.AimedSpatialSE,), {})
-    module.ChannelSpatialSELayer = ChannelSpatialSELayer
-    module.ProjectExciteLayer = type("ProjectExciteLayer", (nn.Module,), {})
-    for cls in (module.ChannelSELayer, module.SpatialSELayer, ChannelSpatialSELayer,
-                module.ProjectExciteLayer):
-        cls.__module__ = module.__name__
-    package.squeeze_and_excitation = module
     monkeypatch.setitem(sys.modules, package.__name__, package)
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    return module
+    modules = []
+    for suffix in ("", "3D"):
+        name = "squeeze_and_excitation" + ("_3D" if suffix else "")
+        module = types.ModuleType(f"squeeze_and_excitation.{name}")
+
+        class ChannelSELayer(eco.AimedChannelSE):
+            def __init__(self, num_channels, reduction_ratio=2, three_d=bool(suffix)):
+                super().__init__(num_channels, reduction_ratio)
+                if three_d:
+                    self.avg_pool = nn.AdaptiveAvgPool3d(1)
+
+        class SpatialSELayer(eco.AimedSpatialSE):
+            def __init__(self, num_channels, three_d=bool(suffix)):
+                super().__init__(num_channels)
+                if three_d:
+                    self.conv = nn.Conv3d(num_channels, 1, 1)
+
+        class ChannelSpatialSELayer(eco.AimedChannelSpatialSE):
+            def __init__(self, num_channels, reduction_ratio=2):
+                super().__init__(num_channels, reduction_ratio, aggregate="max")
+                self.cSE = ChannelSELayer(num_channels, reduction_ratio)
+                self.sSE = SpatialSELayer(num_channels)
+
+        classes = {"ChannelSELayer": ChannelSELayer, "SpatialSELayer": SpatialSELayer,
+                   "ChannelSpatialSELayer": ChannelSpatialSELayer}
+        if suffix:
+            classes["ProjectExciteLayer"] = type("ProjectExciteLayer", (nn.Module,), {})
+        for cls_name, cls in classes.items():
+            full = cls_name if cls_name == "ProjectExciteLayer" else cls_name + suffix
+            cls.__name__ = cls.__qualname__ = full
+            cls.__module__ = module.__name__
+            setattr(module, full, cls)
+        setattr(package, name, module)
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        modules.append(module)
+    return modules
 
 
-def test_aimed_package_layers(monkeypatch):
-    se = _aimed_package(monkeypatch)
+@pytest.mark.parametrize("three_d", [False, True])
+def test_aimed_package_layers(monkeypatch, three_d):
+    se = _aimed_package(monkeypatch)[three_d]
+    suffix = "3D" if three_d else ""
     torch.manual_seed(0)
-    model = nn.Sequential(se.ChannelSpatialSELayer(16), se.ChannelSELayer(16, 4),
-                          se.SpatialSELayer(16), se.ProjectExciteLayer())
+    model = nn.Sequential(getattr(se, "ChannelSpatialSELayer" + suffix)(16),
+                          getattr(se, "ChannelSELayer" + suffix)(16, 4),
+                          getattr(se, "SpatialSELayer" + suffix)(16))
     original = copy.deepcopy(model)
-    result, message = _warned_paths(model)
-    assert "\n  3 (ProjectExciteLayer): " in message and message.count("\n  ") == 1
+    if three_d:
+        model.append(se.ProjectExciteLayer())
+        result, message = _warned_paths(model)
+        assert "\n  3 (ProjectExciteLayer): " in message and message.count("\n  ") == 1
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = scse.torch.convert(model)
+    assert result is model
     assert [type(m) for m in model[:3]] == [scse.torch.ChannelSpatialSELayer,
                                             scse.torch.ChannelSELayer, scse.torch.SpatialSELayer]
     assert model[0].aggregate == "max"
-    x = torch.randn(2, 16, 5, 6, generator=torch.Generator().manual_seed(0))
-    check_equivalent("ai-med package", original[:3], model[:3], x, ["0", "1", "2"], SAME_KEYS)
+    shape = (2, 16, 3, 4, 5) if three_d else (2, 16, 5, 6)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    check_equivalent(f"ai-med package {suffix or '2D'}", original, model[:3], x, ["0", "1", "2"],
+                     SAME_KEYS)
 
 
 def _named(cls, name):

@@ -10,7 +10,9 @@ so every other module may import it. It holds:
   extension exposes the header's values as ``AGGREGATE_SUM`` /
   ``AGGREGATE_MAX`` and the tests check them against these;
 * the supported input ranks (1 to 3 spatial dimensions; the C ABI takes
-  only their product, so this limit is a Python rule, enforced here);
+  only their product, so this is a rule of the Python API; the extension
+  enforces it on the arrays it gets and exports its limits, which the tests
+  compare with these);
 * the key maps of other implementations (the ``source=`` names).
 
 Names. The hidden (bottleneck) width of the channel gate is ``hidden`` in
@@ -53,18 +55,25 @@ def supported_rank(ndim: int) -> bool:
     return 2 + MIN_SPATIAL_DIMS <= ndim <= 2 + MAX_SPATIAL_DIMS
 
 
+def check_channels(shape: Tuple[int, ...], channels: int, name: str) -> None:
+    """ValueError unless axis 1 of a shape with at least two axes is ``channels``."""
+    if len(shape) >= 2 and shape[1] != channels:
+        raise ValueError(f"{name} has {shape[1]} channels, the layer expects {channels}")
+
+
 def check_input_shape(shape: Tuple[int, ...], channels: int, name: str) -> None:
     """ValueError unless ``shape`` is (N, channels, *spatial) with 1 to 3 spatial dims.
 
-    ``name`` is the argument's name as the caller spelled it.
+    ``name`` is the argument's name as the caller spelled it. (The extension
+    enforces the same rank for the arrays it is given; the tests check its
+    limits against these.)
     """
     if not 2 + MIN_SPATIAL_DIMS <= len(shape) <= 2 + MAX_SPATIAL_DIMS:  # supported_rank
         raise ValueError(
             f"{name} must have shape (N, C, *spatial) with {MIN_SPATIAL_DIMS} to "
             f"{MAX_SPATIAL_DIMS} spatial dimensions, got shape {tuple(shape)}"
         )
-    if shape[1] != channels:
-        raise ValueError(f"{name} has {shape[1]} channels, the layer expects {channels}")
+    check_channels(shape, channels, name)
 
 
 # --- parameters ----------------------------------------------------------------

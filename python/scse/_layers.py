@@ -60,11 +60,11 @@ def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], fan_in: int) -> A
 
 
 def _check_input(x: Any, channels: int) -> None:
-    """Rank and channels of an ndarray input. Type, dtype, zero sizes and
-    memory layout are checked by the extension, which names ``x``,
+    """The channel count of an ndarray input. Type, dtype, rank, zero sizes
+    and memory layout are checked by the extension, which names ``x``,
     ``grad_output`` and ``out`` as the methods do."""
     if isinstance(x, np.ndarray):
-        contract.check_input_shape(x.shape, channels, "x")
+        contract.check_channels(x.shape, channels, "x")
 
 
 class _Layer:

@@ -25,7 +25,7 @@ PyDoc_STRVAR(module_doc,
 "Low-level binding of libscse; use the layer classes in ``scse`` instead.\n"
 "\n"
 "Activation arrays (``x``, ``grad_output``, ``out``) are float32 ndarrays of\n"
-"shape (N, C, *spatial), no zero-size dimension,\n"
+"shape (N, C, *spatial) with 1 to 3 spatial dimensions, no zero-size dimension,\n"
 "4-byte aligned and dense in one of two memory orders: C-contiguous\n"
 "(channels first, NCHW) or channels last (``x.transpose(0, 2, ..., 1)`` is\n"
 "C-contiguous, NHWC). When both describe the memory (C == 1 or S == 1) it is\n"
@@ -59,15 +59,16 @@ PyDoc_STRVAR(module_doc,
 "  set_num_threads(n) -> None, get_num_threads() -> int.\n"
 "\n"
 "This module checks what memory safety needs (types, dtypes, shapes that\n"
-"fit together, memory order, alignment, overlap through the library); the\n"
-"rules of the Python API (1 to 3 spatial dimensions, the layer's channel\n"
-"count, state_dict shapes) are checked once, in scse/_contract.py.\n"
+"fit together, memory order, alignment; the library refuses overlaps) and\n"
+"the rank; the rules of the layers (their channel count, state_dict\n"
+"shapes) are checked in Python, from scse/_contract.py.\n"
 "Errors: TypeError for a non-ndarray or a non-float32 (or byte-swapped)\n"
 "array, ValueError for a wrong shape, zero-size dimension, memory order,\n"
 "misalignment or read-only ``out``; a failing library call raises Error\n"
 "(message: scse_status_string, attribute ``status``: the status code).\n"
 "HEADER_VERSION is the header version this module was compiled against and\n"
-"AGGREGATE_SUM / AGGREGATE_MAX the header's scse_aggregate codes;\n"
+"AGGREGATE_SUM / AGGREGATE_MAX the header's scse_aggregate codes,\n"
+"MIN_SPATIAL_DIMS / MAX_SPATIAL_DIMS the rank rule;\n"
 "import fails if the loaded library reports another version.");
 
 typedef struct {
@@ -132,9 +133,14 @@ static int is_dense_in(PyArrayObject *arr, scse_layout layout) {
   return 1;
 }
 
-/* Checks type, dtype and shape of an activation array (x, grad_output or out).
- * Only what the binding needs: N and C axes to read; the 1-3 spatial
- * dimension rule of the Python API lives in scse/_contract.py. */
+/* Inputs have 1 to 3 spatial dimensions. The C ABI takes only their
+ * product; this is the Python API's rule (scse/_contract.py, which the
+ * tests check against the values exported below). The binding enforces it
+ * too because scse.torch's eager path leaves shape checks to it. */
+#define MIN_SPATIAL_DIMS 1
+#define MAX_SPATIAL_DIMS 3
+
+/* Checks type, dtype and shape of an activation array (x, grad_output or out). */
 static int check_activation(PyObject *obj, const char *name) {
   if (!PyArray_Check(obj)) {
     PyErr_Format(PyExc_TypeError,
@@ -151,9 +157,10 @@ static int check_activation(PyObject *obj, const char *name) {
     return -1;
   }
   int ndim = PyArray_NDIM(arr);
-  if (ndim < 2) {
+  if (ndim < 2 + MIN_SPATIAL_DIMS || ndim > 2 + MAX_SPATIAL_DIMS) {
     PyErr_Format(PyExc_ValueError,
-                 "%s must have shape (N, C, *spatial), got %d dimensions", name, ndim);
+                 "%s must have 3 to 5 dimensions (N, C, 1 to 3 spatial), "
+                 "got %d", name, ndim);
     return -1;
   }
   for (int i = 0; i < ndim; i++) {
@@ -703,6 +710,8 @@ static int native_exec(PyObject *module) {
   if (PyModule_AddStringConstant(module, "HEADER_VERSION", HEADER_VERSION) < 0) goto fail;
   if (PyModule_AddIntConstant(module, "AGGREGATE_SUM", SCSE_AGGREGATE_SUM) < 0) goto fail;
   if (PyModule_AddIntConstant(module, "AGGREGATE_MAX", SCSE_AGGREGATE_MAX) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "MIN_SPATIAL_DIMS", MIN_SPATIAL_DIMS) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "MAX_SPATIAL_DIMS", MAX_SPATIAL_DIMS) < 0) goto fail;
   Py_DECREF(attrs);
   return 0;
 fail:

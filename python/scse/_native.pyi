@@ -9,6 +9,9 @@ HEADER_VERSION: str
 #: The header's scse_aggregate codes (scse._contract.AGGREGATES must agree).
 AGGREGATE_SUM: int
 AGGREGATE_MAX: int
+#: Activations have this many spatial dimensions (scse._contract agrees).
+MIN_SPATIAL_DIMS: int
+MAX_SPATIAL_DIMS: int
 
 class Error(Exception):
     """A libscse call failed; ``status`` is the scse_status code."""
@@ -34,7 +37,7 @@ def forward(
 ) -> np.ndarray:
     """cSE (only ``cse``), sSE (only ``sse``) or scSE (both) forward.
 
-    ``x``: float32 (N, C, *spatial), C-contiguous or
+    ``x``: float32 (N, C, *spatial), 1-3 spatial dims, C-contiguous or
     channels-last dense. ``aggregate``: 0 sum, 1 max. ``out``: x itself or
     a writeable array of x's shape and layout; a new array in x's layout
     when None. Returns the output array.

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from . import _contract as contract
-from . import _layers, _reference_torch, _torch_onnx, _torch_ops, _torch_route as _route
+from . import _layers, _torch_onnx, _torch_ops, _torch_route as _route
 from ._layers import _hidden_width, _positive_int, layer_from_block
 from ._weights import find_blocks, read_block
 
@@ -27,14 +27,6 @@ __all__ = [
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
 _torch_onnx.register_symbolic()
-def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
-         aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
-    y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)
-    if y is None:
-        return _reference_torch.forward(x, hidden, aggregate, *tensors)
-    return y
-
-
 def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
     """A Linear's or Conv's (weight, bias); read from _parameters, which
     attribute access would reach through nn.Module.__getattr__."""
@@ -89,8 +81,8 @@ class ChannelSELayer(nn.Module):
         if torch.jit.is_scripting():
             return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
                                           self.fc2.weight, self.fc2.bias, None, None, 0)
-        return _run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
-                    self._tensors())
+        return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
+                          self._tensors())
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
@@ -151,8 +143,8 @@ class SpatialSELayer(nn.Module):
                 return torch.ops.scse.forward(input_tensor, None, None, None, None,
                                               self.conv.weight, self.conv.bias, 0)
             return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
-        return _run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
-                    cacheable=weights is None)
+        return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
+                          cacheable=weights is None)
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor, weights: _Tensor = None) -> bool:
@@ -205,8 +197,8 @@ class ChannelSpatialSELayer(nn.Module):
                 input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
                 self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
                 contract.AGGREGATE_MAX if self.aggregate == "max" else contract.AGGREGATE_SUM)
-        return _run(self, input_tensor, self.num_channels, self._hidden,
-                    contract.AGGREGATES[self.aggregate], self._tensors())
+        return _route.run(self, input_tensor, self.num_channels, self._hidden,
+                          contract.AGGREGATES[self.aggregate], self._tensors())
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
