@@ -29,8 +29,8 @@ extension BlockKernel {
           let v2 = load(r2 + i, lanes), v3 = load(r3 + i, lanes)
           a0 += v0; a1 += v1; a2 += v2; a3 += v3
           var acc = load(z + i, lanes)
-          acc = fma(w0, v0, acc); acc = fma(w1, v1, acc)
-          acc = fma(w2, v2, acc); acc = fma(w3, v3, acc)
+          acc = mulAdd(w0, v0, acc); acc = mulAdd(w1, v1, acc)
+          acc = mulAdd(w2, v2, acc); acc = mulAdd(w3, v3, acc)
           store(acc, z + i, lanes)
         }
         if let sums {
@@ -47,7 +47,7 @@ extension BlockKernel {
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
           acc += v
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
         }
         if let sums { sums[c] = acc.sum() }
       } else {
@@ -75,11 +75,11 @@ extension BlockKernel {
       case .spatialOnly:
         chunks(length) { i, lanes in store(load(row + i, lanes) * load(gs + i, lanes), dst + i, lanes) }
       case .sum:
-        // x * gc + x * gs with one rounding fewer than two products and a sum.
+        // x * gc + x * gs as a multiply-add (one rounding fewer where fused).
         let g = Vec(repeating: gc[c])
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
-          store(fma(v, g, v * load(gs + i, lanes)), dst + i, lanes)
+          store(mulAdd(v, g, v * load(gs + i, lanes)), dst + i, lanes)
         }
       case .max:
         let g = Vec(repeating: gc[c])
@@ -120,7 +120,7 @@ extension BlockKernel {
           let product = dv * v
           accX += v
           accDot += product
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
           store(load(q + i, lanes) + product, q + i, lanes)
         }
         if hasChannel { sums![c] = accX.sum(); dots![c] = accDot.sum() }
@@ -129,7 +129,7 @@ extension BlockKernel {
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
           accX += v
-          accDot = fma(load(dyRow + i, lanes), v, accDot)
+          accDot = mulAdd(load(dyRow + i, lanes), v, accDot)
         }
         sums![c] = accX.sum(); dots![c] = accDot.sum()
       }
@@ -160,8 +160,8 @@ extension BlockKernel {
       chunks(length) { i, lanes in
         let v = load(row + i, lanes)
         let (da, db) = maxBranchGrads(v * g, v * load(gs + i, lanes), load(dyRow + i, lanes))
-        accDot = fma(da, v, accDot)
-        store(fma(db, v, load(q + i, lanes)), q + i, lanes)
+        accDot = mulAdd(da, v, accDot)
+        store(mulAdd(db, v, load(q + i, lanes)), q + i, lanes)
       }
       dots[c] = accDot.sum()
     }
@@ -194,7 +194,7 @@ extension BlockKernel {
         var accW = Vec()
         chunks(length) { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes)
-          accW = fma(dz, v, accW)
+          accW = mulAdd(dz, v, accW)
           store(load(dyRow + i, lanes) * load(gs + i, lanes) + dz * wc, dst + i, lanes)
         }
         weightGrad![c] = accW.sum()
@@ -203,8 +203,8 @@ extension BlockKernel {
         var accW = Vec()
         chunks(length) { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), dv = load(dyRow + i, lanes)
-          accW = fma(dz, v, accW)
-          store((dv * g + dv * load(gs + i, lanes)) + fma(dz, wc, m), dst + i, lanes)
+          accW = mulAdd(dz, v, accW)
+          store((dv * g + dv * load(gs + i, lanes)) + mulAdd(dz, wc, m), dst + i, lanes)
         }
         weightGrad![c] = accW.sum()
       case .max:
@@ -213,8 +213,8 @@ extension BlockKernel {
         chunks(length) { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), gsv = load(gs + i, lanes)
           let (da, db) = maxBranchGrads(v * g, v * gsv, load(dyRow + i, lanes))
-          accW = fma(dz, v, accW)
-          store((da * g + db * gsv) + fma(dz, wc, m), dst + i, lanes)
+          accW = mulAdd(dz, v, accW)
+          store((da * g + db * gsv) + mulAdd(dz, wc, m), dst + i, lanes)
         }
         weightGrad![c] = accW.sum()
       }

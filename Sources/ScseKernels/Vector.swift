@@ -21,10 +21,16 @@ func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// `a * b + c` with one rounding (an FMA instruction where the target has it).
+/// `a * b + c`: one FMA instruction (one rounding) in the variants built with
+/// `SCSE_FMA` (x86-64-v3, aarch64), a multiply and an add (two roundings)
+/// elsewhere. Without FMA hardware a fused result needs a libm call per lane.
 @inline(__always)
-func fma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+func mulAdd(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+  #if SCSE_FMA
   c.addingProduct(a, b)
+  #else
+  a * b + c
+  #endif
 }
 
 /// `Float.maximum` semantics of torch.maximum: NaN in either operand wins.
@@ -60,12 +66,12 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> 
   var acc0 = Vec(), acc1 = Vec()
   var i = 0
   while i + 2 * vecWidth <= count {
-    acc0 = fma(loadVec(a + i), loadVec(b + i), acc0)
-    acc1 = fma(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
+    acc0 = mulAdd(loadVec(a + i), loadVec(b + i), acc0)
+    acc1 = mulAdd(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
     i += 2 * vecWidth
   }
   if i + vecWidth <= count {
-    acc0 = fma(loadVec(a + i), loadVec(b + i), acc0)
+    acc0 = mulAdd(loadVec(a + i), loadVec(b + i), acc0)
     i += vecWidth
   }
   var total = (acc0 + acc1).sum()
@@ -79,7 +85,7 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
   let a = Vec(repeating: alpha)
   var i = 0
   while i + vecWidth <= count {
-    storeVec(fma(a, loadVec(x + i), loadVec(y + i)), y + i)
+    storeVec(mulAdd(a, loadVec(x + i), loadVec(y + i)), y + i)
     i += vecWidth
   }
   while i < count { y[i] = alpha * x[i] + y[i]; i += 1 }
