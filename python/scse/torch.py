@@ -90,14 +90,6 @@ def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Ten
     return branches[0] + branches[1]
 
 
-def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
-         aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
-    y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)
-    if y is None:
-        return _torch_math(x, hidden, aggregate, *tensors)
-    return y
-
-
 def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
     """A Linear's or Conv's (weight, bias); read from _parameters, which
     attribute access would reach through nn.Module.__getattr__."""
@@ -152,7 +144,7 @@ class ChannelSELayer(nn.Module):
         if torch.jit.is_scripting():
             return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
                                           self.fc2.weight, self.fc2.bias, None, None, 0)
-        return _run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
+        return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
                     self._tensors())
 
     @torch.jit.unused
@@ -212,7 +204,7 @@ class SpatialSELayer(nn.Module):
                 return torch.ops.scse.forward(input_tensor, None, None, None, None,
                                               self.conv.weight, self.conv.bias, 0)
             return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
-        return _run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
+        return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
                     cacheable=weights is None)
 
     @torch.jit.unused
@@ -265,7 +257,7 @@ class ChannelSpatialSELayer(nn.Module):
                 input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
                 self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
                 1 if self.aggregate == "max" else 0)
-        return _run(self, input_tensor, self.num_channels, self._hidden,
+        return _route.run(self, input_tensor, self.num_channels, self._hidden,
                     _AGGREGATES[self.aggregate], self._tensors())
 
     @torch.jit.unused
