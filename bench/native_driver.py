@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class NativeDriver:
 
     def __init__(self, exe: str, x: np.ndarray, grad_y: np.ndarray, params: Dict[str, np.ndarray],
                  hidden: int, channels_last: bool, aggregate: str, threads: Optional[int],
-                 env: Optional[Dict[str, str]] = None) -> None:
+                 env: Optional[Dict[str, str]] = None, launcher: Sequence[str] = ()) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="scse-bench-")
         self.shape = x.shape
         self.channels_last = channels_last
@@ -49,7 +49,7 @@ class NativeDriver:
         for key, name in _PARAM_FILES.items():
             params[key].astype(np.float32).tofile(os.path.join(self._tmp.name, name))
         n, c = x.shape[:2]
-        args = [exe, self._tmp.name, str(n), str(c), str(x.size // (n * c)), str(hidden),
+        args = [*launcher, exe, self._tmp.name, str(n), str(c), str(x.size // (n * c)), str(hidden),
                 "last" if channels_last else "first", aggregate, str(threads or 0)]
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, bufsize=1, env=dict(os.environ, **(env or {})))

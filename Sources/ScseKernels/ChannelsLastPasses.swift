@@ -21,13 +21,13 @@ extension BlockKernel {
       let px = x + position(n, s)
       switch (hasChannel, hasSpatial) {
       case (true, true):
-        var acc = Vec()
-        chunks(channels) { i, lanes in
+        var acc = Vec(), total = Cascade()
+        blockedChunks(channels, { i, lanes in
           let v = load(px + i, lanes)
           store(load(sums + i, lanes) + v, sums + i, lanes)
           acc = mulAdd(load(w + i, lanes), v, acc)
-        }
-        z[s] = acc.sum()
+        }, endBlock: { total.add(acc); acc = Vec() })
+        z[s] = total.total
       case (true, false):
         addInPlace(px, sums, channels)
       default:
@@ -82,17 +82,17 @@ extension BlockKernel {
       let px = x + position(n, s), pdy = gradY! + position(n, s)
       switch (hasChannel, hasSpatial) {
       case (true, true):
-        var accZ = Vec(), accQ = Vec()
-        chunks(channels) { i, lanes in
+        var accZ = Vec(), accQ = Vec(), totalZ = Cascade(), totalQ = Cascade()
+        blockedChunks(channels, { i, lanes in
           let v = load(px + i, lanes), dv = load(pdy + i, lanes)
           let product = dv * v
           store(load(sums + i, lanes) + v, sums + i, lanes)
           store(load(dots + i, lanes) + product, dots + i, lanes)
           accZ = mulAdd(load(w + i, lanes), v, accZ)
           accQ += product
-        }
-        z[s] = accZ.sum()
-        q[s] = accQ.sum()
+        }, endBlock: { totalZ.add(accZ); totalQ.add(accQ); accZ = Vec(); accQ = Vec() })
+        z[s] = totalZ.total
+        q[s] = totalQ.total
       case (true, false):
         chunks(channels) { i, lanes in
           let v = load(px + i, lanes), dv = load(pdy + i, lanes)
@@ -100,14 +100,14 @@ extension BlockKernel {
           store(mulAdd(dv, v, load(dots + i, lanes)), dots + i, lanes)
         }
       default:
-        var accZ = Vec(), accQ = Vec()
-        chunks(channels) { i, lanes in
+        var accZ = Vec(), accQ = Vec(), totalZ = Cascade(), totalQ = Cascade()
+        blockedChunks(channels, { i, lanes in
           let v = load(px + i, lanes)
           accZ = mulAdd(load(w + i, lanes), v, accZ)
           accQ = mulAdd(load(pdy + i, lanes), v, accQ)
-        }
-        z[s] = accZ.sum()
-        q[s] = accQ.sum()
+        }, endBlock: { totalZ.add(accZ); totalQ.add(accQ); accZ = Vec(); accQ = Vec() })
+        z[s] = totalZ.total
+        q[s] = totalQ.total
       }
     }
     if hasSpatial {
@@ -127,14 +127,14 @@ extension BlockKernel {
     for s in positions {
       let px = x + position(n, s), pdy = gradY! + position(n, s)
       let gsv = Vec(repeating: gs[s])
-      var accQ = Vec()
-      chunks(channels) { i, lanes in
+      var accQ = Vec(), total = Cascade()
+      blockedChunks(channels, { i, lanes in
         let v = load(px + i, lanes)
         let (da, db) = maxBranchGrads(v * load(gc + i, lanes), v * gsv, load(pdy + i, lanes))
         store(mulAdd(da, v, load(dots + i, lanes)), dots + i, lanes)
         accQ = mulAdd(db, v, accQ)
-      }
-      q[s] = accQ.sum()
+      }, endBlock: { total.add(accQ); accQ = Vec() })
+      q[s] = total.total
     }
     finishSpatialGrads(n, positions)
   }

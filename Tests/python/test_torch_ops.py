@@ -213,12 +213,18 @@ def test_paths_by_situation(monkeypatch):
         y_eager = module(x)
     assert len(calls) == 2
     assert torch.equal(y_mode, y_eager)
-    y_grad = module(x)  # parameters require grad: the operator, with autograd
-    assert "scse_forward" in type(y_grad.grad_fn).__name__ and len(calls) == 3
+    y_grad = module(x)  # parameters require grad: libscse through autograd.Function
+    assert type(y_grad.grad_fn).__name__ == "_NativeBlockBackward" and len(calls) == 3
     assert torch.equal(y_grad.detach(), y_eager)
+    with _OpLog() as log:  # observed with gradients: the operator, with its autograd
+        y_op = module(x)
+    assert log.ops == ["scse.forward.default"] and len(calls) == 4
+    assert "scse_forward" in type(y_op.grad_fn).__name__
+    y_op.sum().backward()
+    assert module.cSE.fc1.weight.grad is not None
     # PyTorch operations for float64; libscse is not called.
     y64 = module.double()(x.double())
-    assert len(calls) == 3
+    assert len(calls) == 4
     _close(y64, y_eager)
 
 

@@ -99,7 +99,7 @@ def array(t: _Tensor) -> Any:
     """t's memory as a NumPy array (no copy), or None."""
     if t is None:
         return None
-    return (t.detach() if t.requires_grad else t).numpy()
+    return t.numpy(force=t.requires_grad or t.is_neg())
 
 
 def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor,
@@ -120,6 +120,7 @@ def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor
 # faults in 8192 4 KiB pages on every call).
 HUGE_PAGE_BYTES = 2 << 20
 HUGE_OUTPUT_BYTES = 4 << 20
+_LINUX = sys.platform.startswith("linux")
 
 
 def new_output(like: Any) -> Any:
@@ -133,7 +134,7 @@ def new_output(like: Any) -> Any:
     every page it touches is a huge page (the slack is never touched, so it
     costs address space, not memory).
     """
-    if like.nbytes < HUGE_OUTPUT_BYTES or not sys.platform.startswith("linux"):
+    if like.nbytes < HUGE_OUTPUT_BYTES or not _LINUX:
         return None
     size = like.size
     buffer = np.empty(size + HUGE_PAGE_BYTES // 4, dtype=np.float32)
@@ -185,9 +186,8 @@ def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tenso
     if xd is not x:
         grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)
     flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
-    params = (w1, b1, w2, b2, sw, sb)
-    grads = tuple(x.new_empty(0) if g is None else wrap(g).view(p.shape)
-                  for g, p in zip(flat, params))
+    # The binding returns each gradient in its parameter's shape.
+    grads = tuple(x.new_empty(0) if g is None else wrap(g) for g in flat)
     return (grad_input,) + grads
 
 

@@ -41,14 +41,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Type, TypeVar,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple,
+                    Type, TypeVar, Union)
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _layers, _torch_ops, _torch_route as _route
+from . import _layers, _torch_onnx, _torch_ops, _torch_route as _route
+from ._torch_onnx import onnx_translation_table
 from ._layers import _AGGREGATES, _hidden_width, _positive_int
 from ._weights import extract_blocks as _extract_layers
 from ._weights import layer_from_state_dict
@@ -59,10 +60,13 @@ __all__ = [
     "ChannelSpatialSELayer",
     "extract_blocks",
     "module_from_layer",
+    "onnx_translation_table",
+    "convert",
 ]
 
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
+_torch_onnx.register_symbolic()
 _CONV_BY_SPATIAL_DIMS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
@@ -84,14 +88,6 @@ def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Ten
     if aggregate == _AGGREGATES["max"]:
         return torch.max(branches[0], branches[1])
     return branches[0] + branches[1]
-
-
-def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
-         aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
-    y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)
-    if y is None:
-        return _torch_math(x, hidden, aggregate, *tensors)
-    return y
 
 
 def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
@@ -148,7 +144,7 @@ class ChannelSELayer(nn.Module):
         if torch.jit.is_scripting():
             return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
                                           self.fc2.weight, self.fc2.bias, None, None, 0)
-        return _run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
+        return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
                     self._tensors())
 
     @torch.jit.unused
@@ -208,7 +204,7 @@ class SpatialSELayer(nn.Module):
                 return torch.ops.scse.forward(input_tensor, None, None, None, None,
                                               self.conv.weight, self.conv.bias, 0)
             return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
-        return _run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
+        return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
                     cacheable=weights is None)
 
     @torch.jit.unused
@@ -261,7 +257,7 @@ class ChannelSpatialSELayer(nn.Module):
                 input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
                 self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
                 1 if self.aggregate == "max" else 0)
-        return _run(self, input_tensor, self.num_channels, self._hidden,
+        return _route.run(self, input_tensor, self.num_channels, self._hidden,
                     _AGGREGATES[self.aggregate], self._tensors())
 
     @torch.jit.unused
@@ -325,3 +321,16 @@ def extract_blocks(state_dict: Mapping[str, Any],
     layers = _extract_layers(state_dict, prefix_pattern, source=source, kinds=kinds,
                              aggregate=aggregate)
     return {name: module_from_layer(layer) for name, layer in layers.items()}
+
+
+if TYPE_CHECKING:
+    from ._convert import convert
+
+
+def __getattr__(name: str) -> Any:
+    # scse.torch.convert lives in _convert, which imports the modules above.
+    if name == "convert":
+        from ._convert import convert
+
+        return convert
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
