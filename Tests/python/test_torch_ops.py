@@ -256,3 +256,27 @@ def test_large_outputs_use_huge_page_aligned_memory():
     assert y.data_ptr() % (2 << 20) == 0
     y_small = module(torch.randn(1, 64, 4, 4))
     assert y_small.shape == (1, 64, 4, 4)
+
+
+def test_large_outputs_are_recycled_only_when_unreferenced():
+    from scse import _torch_ops
+
+    module = st.ChannelSELayer(64, 16)
+    x = torch.randn(2, 64, 128, 128)  # 8 MiB
+    with torch.no_grad():
+        first = module(x)
+        address = first.data_ptr()
+        kept = first[0]  # a view keeps the memory in use
+        del first
+        second = module(x)
+        assert second.data_ptr() != address
+        assert torch.equal(kept, module(x)[0])
+        del kept
+        third = module(x)  # the first buffer is free now
+        assert third.data_ptr() == address
+        alias = third.numpy()  # a NumPy view of the tensor
+        del third
+        fourth = module(x)
+        assert fourth.data_ptr() != address
+        assert alias.ctypes.data == address
+    assert sum(b.nbytes for b in _torch_ops._pool) <= _torch_ops.OUTPUT_POOL_BYTES
