@@ -280,3 +280,54 @@ def test_large_outputs_are_recycled_only_when_unreferenced():
         assert fourth.data_ptr() != address
         assert alias.ctypes.data == address
     assert sum(b.nbytes for b in _torch_ops._pool) <= _torch_ops.OUTPUT_POOL_BYTES
+
+
+def test_copies_and_pickles_leave_the_parameter_cache_behind():
+    import copy
+    import pickle
+
+    torch.manual_seed(0)
+    module = st.ChannelSpatialSELayer(8, 2)
+    x = torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        module(x)
+        assert "_scse_gates" in module.__dict__
+        for clone in (copy.deepcopy(module), pickle.loads(pickle.dumps(module))):
+            assert "_scse_gates" not in clone.__dict__
+            clone.cSE.fc1.weight.mul_(3)  # the copy has its own parameters
+            assert not torch.equal(clone(x), module(x))
+            clone.cSE.fc1.weight.div_(3)
+            _close(clone(x), module(x))
+        scripted = torch.jit.script(module)
+        _close(scripted(x), module(x))
+
+
+def test_torch_func_transforms_run_pytorch_operations():
+    torch.manual_seed(0)
+    module = st.ChannelSpatialSELayer(8, 2)
+    ref = em.AimedChannelSpatialSE(8, 2)
+    ref.load_state_dict(module.state_dict())
+    x = torch.randn(3, 8, 4, 5)
+    grad = torch.func.grad(lambda t: module(t).square().sum())(x)
+    want = torch.func.grad(lambda t: ref(t).square().sum())(x)
+    _close(grad, want)
+    batched = torch.func.vmap(module)(x.unsqueeze(1))
+    _close(batched.squeeze(1), ref(x))
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_activation_checkpointing(reentrant):
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    module = st.ChannelSpatialSELayer(8, 2, "max")
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    got = checkpoint(module, x, use_reentrant=reentrant)
+    got.square().sum().backward()
+    got_grads = [x.grad.clone()] + [p.grad.clone() for p in module.parameters()]
+    x.grad = None
+    module.zero_grad()
+    module(x).square().sum().backward()
+    want = [x.grad] + [p.grad for p in module.parameters()]
+    for g, w in zip(got_grads, want):
+        _close(g, w)
