@@ -171,11 +171,17 @@ def test_non_dense_input_to_the_operator():
     _close(y, _reference(view, params, aggregate))
 
 
-def test_cpu_autocast_computes_in_float32():
+def _module_and_reference():
+    """An scSE module and the ai-med reference with its parameters."""
     torch.manual_seed(0)
     module = st.ChannelSpatialSELayer(8, 2)
     ref = em.AimedChannelSpatialSE(8, 2)
     ref.load_state_dict(module.state_dict())
+    return module, ref
+
+
+def test_cpu_autocast_computes_in_float32():
+    module, ref = _module_and_reference()
     x = torch.randn(2, 8, 5, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert module.uses_native(x.bfloat16())
@@ -303,10 +309,7 @@ def test_copies_and_pickles_leave_the_parameter_cache_behind():
 
 
 def test_torch_func_transforms_run_pytorch_operations():
-    torch.manual_seed(0)
-    module = st.ChannelSpatialSELayer(8, 2)
-    ref = em.AimedChannelSpatialSE(8, 2)
-    ref.load_state_dict(module.state_dict())
+    module, ref = _module_and_reference()
     x = torch.randn(3, 8, 4, 5)
     grad = torch.func.grad(lambda t: module(t).square().sum())(x)
     want = torch.func.grad(lambda t: ref(t).square().sum())(x)
