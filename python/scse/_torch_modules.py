@@ -45,7 +45,18 @@ def _quiet_linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
         return nn.Linear(fan_in, fan_out, bias=bias)
 
 
-class ChannelSELayer(nn.Module):
+class _Block(nn.Module):
+    """What the three modules share: the eager path's parameter-view cache
+    (``_scse_gates``, see ``scse._torch_route``) stays out of pickles and
+    copies; it is rebuilt on the next call."""
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_scse_gates", None)
+        return state
+
+
+class ChannelSELayer(_Block):
     """Channel squeeze & excitation (cSE), the reference module on libscse.
 
     ``y = x * sigmoid(fc2(relu(fc1(mean(x over space)))))``.
@@ -105,7 +116,7 @@ class ChannelSELayer(nn.Module):
                 f"hidden={self.num_channels_reduced}")
 
 
-class SpatialSELayer(nn.Module):
+class SpatialSELayer(_Block):
     """Spatial squeeze & excitation (sSE), the reference module on libscse.
 
     ``y = x * sigmoid(conv(x))`` with ``conv`` a 1x1 nn.Conv2d from C
@@ -163,7 +174,7 @@ class SpatialSELayer(nn.Module):
         return f"num_channels={self.num_channels}"
 
 
-class ChannelSpatialSELayer(nn.Module):
+class ChannelSpatialSELayer(_Block):
     """Concurrent spatial and channel squeeze & excitation (scSE) on libscse.
 
     ``y = cSE(x) + sSE(x)`` (``aggregate="sum"``, the paper) or
