@@ -72,7 +72,7 @@ package struct BlockPlan: @unchecked Sendable {
     self.channelGate = channelGate
     self.spatialGate = spatialGate
     self.aggregate = aggregate
-    self.tiling = Tiling(channels: channels, spatial: spatial)
+    self.tiling = Tiling(channels: channels, spatial: spatial, channelsLast: channelsLast)
   }
 
   /// Hidden width of the channel gate, 0 without one.

@@ -7,47 +7,61 @@
 import ScseCore
 
 extension BlockKernel {
-  /// Everything before the grad-x pass, for sample `n`; `tiles` runs the
-  /// per-tile steps (sequentially or spread over threads).
-  func backwardGather(_ n: Int, tiles: ((Int) -> Void) -> Void) {
+  /// Everything before the grad-x pass for `samples`: `eachSample(body)`
+  /// runs `body(n, run)` for every sample (`run` spreads that sample's
+  /// items); `run` spreads the MLP's rows.
+  func backwardGather(_ samples: Range<Int>, eachSample: ((Int, Runner) -> Void) -> Void, run: Runner) {
     if plan.isMax {
-      tiles { t in forwardStatistics(n, t) }
-      forwardChannelGate(n)
-      tiles { t in
-        if plan.channelsLast { backwardMaxDotsChannelsLast(n, t) } else { backwardMaxDotsChannelsFirst(n, t) }
-      }
-    } else {
-      tiles { t in
-        if plan.channelsLast { backwardStatisticsChannelsLast(n, t) } else { backwardStatisticsChannelsFirst(n, t) }
-      }
-      forwardChannelGate(n)
+      eachSample { n, items in forwardStatistics(n, run: items) }
+      forwardChannelGate(samples, run: run)
     }
-    backwardChannelGate(n)
+    eachSample { n, items in
+      items(statisticsItems, 2 * plan.channels * plan.spatial) { item in backwardStatistics(n, item: item) }
+      if !plan.channelsLast {
+        for t in 0 ..< plan.tiling.count { finishBackwardStatisticsChannelsFirst(n, t) }
+      }
+    }
+    if !plan.isMax { forwardChannelGate(samples, run: run) }
+    backwardChannelGate(samples, run: run)
   }
 
-  /// Backward of the channel MLP of sample `n` from its tile dots.
-  func backwardChannelGate(_ n: Int) {
+  /// Backward statistics of item `item` (tile-major) of sample `n`: for
+  /// scSE-max the branch split (the gates are known), otherwise everything
+  /// in one read of x and dy.
+  func backwardStatistics(_ n: Int, item: Int) {
+    let blocks = plan.tiling.channelBlocks
+    switch (plan.isMax, plan.channelsLast) {
+    case (true, true): backwardMaxDotsChannelsLast(n, item)
+    case (true, false): backwardMaxDotsChannelsFirst(n, item / blocks, block: item % blocks)
+    case (false, true): backwardStatisticsChannelsLast(n, item)
+    case (false, false): backwardStatisticsChannelsFirst(n, item / blocks, block: item % blocks)
+    }
+  }
+
+  /// Backward of the channel MLP of `samples` from their tile dots.
+  func backwardChannelGate(_ samples: Range<Int>, run: Runner) {
     guard let gate = plan.channelGate else { return }
-    let channels = plan.channels
-    let dots = tileDots(n, 0)
-    reduceTiles(tileDots, n, into: dots)
-    channelGateBackward(gate, channels: channels, spatial: plan.spatial,
-                        gateGrad: dots, gate: channelGate(n),
-                        hidden: workspace.hidden + n * gate.hidden,
-                        logitGradOut: workspace.channelLogitGrad + n * channels,
-                        hiddenGradOut: workspace.hiddenGrad + n * gate.hidden,
-                        inputGradOut: channelInputGrad(n))
+    channelGateBackward(gate, channels: plan.channels, spatial: plan.spatial, samples: samples,
+                        gateGrad: { n in UnsafePointer(reduceTiles(tileDots, n)) },
+                        gate: workspace.channelGate, hidden: workspace.hidden,
+                        logitGrad: workspace.channelLogitGrad, hiddenGrad: workspace.hiddenGrad,
+                        inputGrad: workspace.channelInputGrad, run: run)
   }
 
-  func backwardApply(_ n: Int, _ t: Int) {
-    if plan.channelsLast { backwardApplyChannelsLast(n, t) } else { backwardApplyChannelsFirst(n, t) }
+  /// Writes grad x for item `item` (tile-major, as the statistics items) of sample `n`.
+  func backwardApply(_ n: Int, item: Int) {
+    let blocks = plan.tiling.channelBlocks
+    if plan.channelsLast {
+      backwardApplyChannelsLast(n, item)
+    } else {
+      backwardApplyChannelsFirst(n, item / blocks, block: item % blocks)
+    }
   }
 
   /// The whole backward pass of sample `n` on the calling thread.
   func backwardSample(_ n: Int) {
-    let count = plan.tiling.count
-    backwardGather(n) { step in for t in 0 ..< count { step(t) } }
-    for t in (0 ..< count).reversed() { backwardApply(n, t) }
+    backwardGather(n ..< n + 1, eachSample: { body in body(n, serially) }, run: serially)
+    for item in (0 ..< statisticsItems).reversed() { backwardApply(n, item: item) }
   }
 
   /// Reduces the per-sample channel-gate gradients into the caller's buffers.
@@ -66,14 +80,14 @@ extension BlockKernel {
     }
     guard hidden > 0 else { return }
     if let dw2 = grads.fc2Weight {
-      parallelFor(channels, threads: threads) { c in
+      parallelFor(channels, threads: threads, work: batch * channels * hidden) { c in
         let row = dw2 + c * hidden
         row.initialize(repeating: 0, count: hidden)
         for n in 0 ..< batch { axpy(logitGrad[n * channels + c], hiddenAct + n * hidden, row, hidden) }
       }
     }
     if let dw1 = grads.fc1Weight {
-      parallelFor(hidden, threads: threads) { j in
+      parallelFor(hidden, threads: threads, work: batch * channels * hidden) { j in
         let row = dw1 + j * channels
         row.initialize(repeating: 0, count: channels)
         for n in 0 ..< batch { axpy(hiddenGrad[n * hidden + j], mean + n * channels, row, channels) }
@@ -88,8 +102,8 @@ extension BlockKernel {
     if let dw = grads.weight {
       // The effective weight's gradient goes to row 0, then is shared out:
       // each of the K averaged rows gets 1/K of it.
+      sumPairwise(parts, length: channels) { p in workspace.tileWeightGrad + p * channels }
       dw.update(from: workspace.tileWeightGrad, count: channels)
-      for p in 1 ..< parts { addInPlace(workspace.tileWeightGrad + p * channels, dw, channels) }
       if gate.rows > 1 {
         let rows = Float(gate.rows)
         for c in 0 ..< channels { dw[c] /= rows }
@@ -97,9 +111,7 @@ extension BlockKernel {
       }
     }
     if let db = grads.bias {
-      var total: Float = 0
-      for p in 0 ..< parts { total += workspace.tileBiasGrad[p] }
-      db.pointee = total
+      db.pointee = sum(workspace.tileBiasGrad, parts)
     }
   }
 }
@@ -115,13 +127,16 @@ package func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: Unsa
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: gradY, out: gradX)
   kernel.prepareSpatialWeight()
   let threads = ThreadCount.current
-  if plan.batch >= threads {
-    parallelFor(plan.batch, threads: threads) { n in kernel.backwardSample(n) }
+  let sample = plan.channels * plan.spatial
+  if plan.batch >= threads && kernel.weightsFitPerSample {
+    parallelFor(plan.batch, threads: threads, work: 6 * plan.batch * sample) { n in kernel.backwardSample(n) }
   } else {
-    let count = plan.tiling.count
-    for n in 0 ..< plan.batch {
-      kernel.backwardGather(n) { step in parallelFor(count, threads: threads, step) }
-      parallelFor(count, threads: threads) { t in kernel.backwardApply(n, t) }
+    // Phases over the batch, as in runForward.
+    kernel.backwardGather(0 ..< plan.batch, eachSample: { body in
+      kernel.forEachSample(threads: threads, work: 2 * sample, body)
+    }, run: { count, work, step in parallelFor(count, threads: threads, work: work, step) })
+    kernel.forEachSample(threads: threads, work: 3 * sample) { n, run in
+      run(kernel.statisticsItems, 3 * sample) { item in kernel.backwardApply(n, item: item) }
     }
   }
   kernel.writeChannelGateGradients(channelGrads, threads: threads)

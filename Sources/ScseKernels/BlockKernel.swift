@@ -53,31 +53,46 @@ struct BlockKernel: @unchecked Sendable {
   }
   @inline(__always) var spatialBias: Float { plan.spatialGate?.bias?.pointee ?? 0 }
 
-  /// Turns a tile's accumulated logits into gates: `g = sigmoid(z + b)`.
-  func finishSpatialGates(_ n: Int, _ positions: Range<Int>) {
-    sigmoidInPlace(spatialGate(n) + positions.lowerBound, positions.count, bias: spatialBias)
+  /// Spatial logits `z + b` of sample `n`, kept by the backward pass for `1 - g`.
+  @inline(__always) func spatialLogit(_ n: Int) -> UnsafeMutablePointer<Float> {
+    workspace.spatialLogit + n * plan.spatial
   }
 
-  /// Turns a tile's `sum_c dy*x` into logit gradients: `q * (1 - g) * g`.
+  /// Turns a tile's accumulated logits into gates: `g = sigmoid(z + b)`; the
+  /// backward pass first keeps `z + b` for `finishSpatialGrads`.
+  func finishSpatialGates(_ n: Int, _ positions: Range<Int>) {
+    let z = spatialGate(n) + positions.lowerBound
+    if gradY != nil {
+      let logit = spatialLogit(n) + positions.lowerBound
+      let b = Vec(repeating: spatialBias)
+      chunks(positions.count) { i, lanes in
+        let v = load(z + i, lanes) + b
+        store(v, logit + i, lanes)
+        store(sigmoid(v), z + i, lanes)
+      }
+    } else {
+      sigmoidInPlace(z, positions.count, bias: spatialBias)
+    }
+  }
+
+  /// Turns a tile's `sum_c dy*x` into logit gradients: `q * (1 - g) * g`,
+  /// with `1 - g = sigmoid(-z)` from the logit, which stays accurate where g
+  /// rounds to (nearly) 1 in float32.
   func finishSpatialGrads(_ n: Int, _ positions: Range<Int>) {
     let q = spatialGrad(n) + positions.lowerBound
     let g = UnsafePointer(spatialGate(n) + positions.lowerBound)
+    let logit = UnsafePointer(spatialLogit(n) + positions.lowerBound)
     chunks(positions.count) { i, lanes in
-      let gv = load(g + i, lanes)
-      store(load(q + i, lanes) * (1 - gv) * gv, q + i, lanes)
+      let oneMinusG = sigmoid(-load(logit + i, lanes))
+      store(load(q + i, lanes) * oneMinusG * load(g + i, lanes), q + i, lanes)
     }
   }
 
-  /// Sums the per-tile channel partials of sample `n` in tile order into
-  /// `destination` (which may be the first tile's buffer).
-  func reduceTiles(_ tiles: (Int, Int) -> UnsafeMutablePointer<Float>, _ n: Int,
-                   into destination: UnsafeMutablePointer<Float>) {
-    let first = tiles(n, 0)
-    if destination != first {
-      destination.update(from: first, count: plan.channels)
-    }
-    for t in 1 ..< plan.tiling.count {
-      addInPlace(tiles(n, t), destination, plan.channels)
-    }
+  /// Adds the per-tile channel partials of sample `n` pairwise (a fixed tree)
+  /// into tile 0's buffer and returns it.
+  func reduceTiles(_ tiles: (Int, Int) -> UnsafeMutablePointer<Float>,
+                   _ n: Int) -> UnsafeMutablePointer<Float> {
+    sumPairwise(plan.tiling.count, length: plan.channels) { t in tiles(n, t) }
+    return tiles(n, 0)
   }
 }

@@ -1,64 +1,116 @@
-// The channel gate's bottleneck MLP for one sample, forward and backward.
-// It works on C + hidden values per sample, so it is cheap next to the passes
-// over the tensor; it is kept in plain, fixed-order loops.
+// The channel gate's bottleneck MLP over a range of samples, forward and
+// backward, as matrix products: the weight rows (or column blocks) are the
+// outer loop and the samples the inner one, so each weight is read from
+// memory once per call, not once per sample; `run` spreads the row blocks
+// over threads. Every output element is one fixed-order sum whatever the
+// split, so the split never changes a result.
 import ScseCore
 
-/// Forward of the channel gate for one sample.
-///
-/// `mean[c] = sums[c] / spatial`, `hiddenOut = relu(W1 mean + b1)`,
-/// `gateOut = sigmoid(W2 hiddenOut + b2)`.
-/// - Complexity: O(channels * hidden).
-func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
-                        sums: UnsafePointer<Float>, meanOut: UnsafeMutablePointer<Float>,
-                        hiddenOut: UnsafeMutablePointer<Float>, gateOut: UnsafeMutablePointer<Float>) {
-  let divisor = Float(spatial)
-  for c in 0 ..< channels { meanOut[c] = sums[c] / divisor }
-  let hidden = p.hidden
-  for j in 0 ..< hidden {
-    var pre = dot(p.fc1Weight! + j * channels, meanOut, channels)
-    if let b1 = p.fc1Bias { pre += b1[j] }
-    // relu that keeps NaN, as torch.relu does.
-    hiddenOut[j] = pre > 0 || pre.isNaN ? pre : 0
-  }
-  for c in 0 ..< channels {
-    var out: Float = hidden > 0 ? dot(p.fc2Weight! + c * hidden, hiddenOut, hidden) : 0
-    if let b2 = p.fc2Bias { out += b2[c] }
-    gateOut[c] = out
-  }
-  sigmoidInPlace(gateOut, channels)
-}
+/// Runs `step(i)` for `i` in `0 ..< count`, sequentially or spread over threads;
+/// `work` is the floats the whole loop reads or writes.
+typealias Runner = (_ count: Int, _ work: Int, _ step: (Int) -> Void) -> Void
 
-/// Backward of the channel gate for one sample.
+/// Rows of fc1 (hidden units) and fc2 (channels) per work item.
+private let rowBlock = 16
+/// Output columns per work item of the transposed products in backward.
+private let columnBlock = 4 * vecWidth
+
+/// Forward of the channel gate for samples `samples`.
 ///
-/// - Parameters:
-///   - gateGrad: d loss / d gate, per channel (`sum_s dy * x` of the branch).
-///   - gate, hidden, mean: saved by `channelGateForward`.
-///   - logitGradOut: d loss / d (W2 h + b2), per channel.
-///   - hiddenGradOut: d loss / d (W1 mean + b1), per hidden unit (0 where relu was inactive).
-///   - inputGradOut: d loss / d x[c, s] through the mean (the same for every s).
-/// - Complexity: O(channels * hidden).
-func channelGateBackward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
-                         gateGrad: UnsafePointer<Float>, gate: UnsafePointer<Float>,
-                         hidden: UnsafePointer<Float>,
-                         logitGradOut: UnsafeMutablePointer<Float>,
-                         hiddenGradOut: UnsafeMutablePointer<Float>,
-                         inputGradOut: UnsafeMutablePointer<Float>) {
-  // sigmoid'(z) from its output, in torch's order: (grad * (1 - g)) * g.
-  for c in 0 ..< channels { logitGradOut[c] = gateGrad[c] * (1 - gate[c]) * gate[c] }
-  let width = p.hidden
-  for j in 0 ..< width { hiddenGradOut[j] = 0 }
-  if width > 0 {
-    for c in 0 ..< channels {
-      axpy(logitGradOut[c], p.fc2Weight! + c * width, hiddenGradOut, width)
+/// `mean[n, c] = sums(n)[c] / spatial`, `hidden[n] = relu(W1 mean[n] + b1)`,
+/// `gate[n] = sigmoid(W2 hidden[n] + b2)`; `logit[n]` (when given) keeps
+/// `W2 hidden[n] + b2` for the backward pass. Buffers are `[N, C]` / `[N, hidden]`.
+/// - Complexity: O(samples * channels * hidden).
+func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int, samples: Range<Int>,
+                        sums: (Int) -> UnsafePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                        hidden: UnsafeMutablePointer<Float>, gate: UnsafeMutablePointer<Float>,
+                        logit: UnsafeMutablePointer<Float>?, run: Runner) {
+  let divisor = Float(spatial), width = p.hidden
+  for n in samples {
+    let s = sums(n), m = mean + n * channels
+    for c in 0 ..< channels { m[c] = s[c] / divisor }
+  }
+  let work = samples.count * channels * width
+  run((width + rowBlock - 1) / rowBlock, work) { block in
+    for j in block * rowBlock ..< Swift.min((block + 1) * rowBlock, width) {
+      let row = p.fc1Weight! + j * channels
+      for n in samples {
+        var pre = dot(row, mean + n * channels, channels)
+        if let b1 = p.fc1Bias { pre += b1[j] }
+        // relu that keeps NaN, as torch.relu does.
+        hidden[n * width + j] = pre > 0 || pre.isNaN ? pre : 0
+      }
     }
   }
-  // relu passes no gradient where its output is <= 0 (also at exactly 0);
-  // a NaN output passes it on, as torch's threshold_backward does.
-  for j in 0 ..< width where hidden[j] <= 0 { hiddenGradOut[j] = 0 }
-  for c in 0 ..< channels { inputGradOut[c] = 0 }
-  for j in 0 ..< width {
-    axpy(hiddenGradOut[j], p.fc1Weight! + j * channels, inputGradOut, channels)
+  run((channels + rowBlock - 1) / rowBlock, work) { block in
+    let rows = block * rowBlock ..< Swift.min((block + 1) * rowBlock, channels)
+    for c in rows {
+      for n in samples {
+        var out: Float = width > 0 ? dot(p.fc2Weight! + c * width, hidden + n * width, width) : 0
+        if let b2 = p.fc2Bias { out += b2[c] }
+        gate[n * channels + c] = out
+      }
+    }
+    for n in samples {
+      let g = gate + n * channels + rows.lowerBound
+      logit?.advanced(by: n * channels + rows.lowerBound).update(from: g, count: rows.count)
+      sigmoidInPlace(g, rows.count)
+    }
+  }
+}
+
+/// Backward of the channel gate for samples `samples`.
+///
+/// - Parameters:
+///   - gateGrad: d loss / d gate of sample n, per channel (`sum_s dy * x` of the branch).
+///   - gate, hidden: saved by `channelGateForward`.
+///   - logitGrad: on entry the logits `W2 h + b2` saved by `channelGateForward`;
+///     on return d loss / d (W2 h + b2), per channel.
+///   - hiddenGrad: d loss / d (W1 mean + b1), per hidden unit (0 where relu was inactive).
+///   - inputGrad: d loss / d x[c, s] through the mean (the same for every s).
+/// - Complexity: O(samples * channels * hidden).
+func channelGateBackward(_ p: ChannelGateParameters, channels: Int, spatial: Int, samples: Range<Int>,
+                         gateGrad: (Int) -> UnsafePointer<Float>, gate: UnsafePointer<Float>,
+                         hidden: UnsafePointer<Float>, logitGrad: UnsafeMutablePointer<Float>,
+                         hiddenGrad: UnsafeMutablePointer<Float>,
+                         inputGrad: UnsafeMutablePointer<Float>, run: Runner) {
+  for n in samples {
+    // sigmoid'(z) in torch's order, (grad * (1 - g)) * g, with 1 - g =
+    // sigmoid(-z) from the logit, which stays accurate where g rounds to
+    // (nearly) 1 in float32.
+    let dg = gateGrad(n), g = gate + n * channels, dz = logitGrad + n * channels
+    chunks(channels) { c, lanes in
+      let oneMinusG = sigmoid(-load(dz + c, lanes))
+      store(load(dg + c, lanes) * oneMinusG * load(g + c, lanes), dz + c, lanes)
+    }
+  }
+  let width = p.hidden
+  guard width > 0 else {
+    for n in samples { (inputGrad + n * channels).initialize(repeating: 0, count: channels) }
+    return
+  }
+  let work = samples.count * channels * width
+  // hiddenGrad[n] = W2^T dz[n]: column blocks of W2 outside, samples inside,
+  // so a block (C x 64 floats) is read from memory once and from cache after.
+  run((width + columnBlock - 1) / columnBlock, work) { block in
+    let columns = block * columnBlock ..< Swift.min((block + 1) * columnBlock, width)
+    for n in samples {
+      let dh = hiddenGrad + n * width, h = hidden + n * width
+      vectorTimesMatrix(logitGrad + n * channels, rows: channels, p.fc2Weight!, rowStride: width,
+                        columns: columns, dh)
+      // relu passes no gradient where its output is <= 0 (also at exactly 0);
+      // a NaN output passes it on, as torch's threshold_backward does.
+      for j in columns where h[j] <= 0 { dh[j] = 0 }
+    }
   }
   let divisor = Float(spatial)
-  for c in 0 ..< channels { inputGradOut[c] /= divisor }
+  run((channels + columnBlock - 1) / columnBlock, work) { block in
+    let columns = block * columnBlock ..< Swift.min((block + 1) * columnBlock, channels)
+    for n in samples {
+      let dm = inputGrad + n * channels
+      vectorTimesMatrix(hiddenGrad + n * width, rows: width, p.fc1Weight!, rowStride: channels,
+                        columns: columns, dm)
+      for c in columns { dm[c] /= divisor }
+    }
+  }
 }

@@ -4,58 +4,92 @@
 import ScseCore
 
 extension BlockKernel {
-  /// Forward statistics: per-tile channel sums and the tile's spatial gates.
-  func forwardStatisticsChannelsFirst(_ n: Int, _ t: Int) {
+  /// Where channel block `b` of sample `n` accumulates its partial spatial
+  /// logits (block 0 straight into the gate buffer).
+  @inline(__always) func partialLogits(_ n: Int, _ b: Int) -> UnsafeMutablePointer<Float> {
+    b == 0 ? spatialGate(n)
+      : workspace.partialLogits + (n * (plan.tiling.channelBlocks - 1) + b - 1) * plan.spatial
+  }
+
+  /// The same for the partial `sum_c dy*x` of the backward pass.
+  @inline(__always) func partialGrads(_ n: Int, _ b: Int) -> UnsafeMutablePointer<Float> {
+    b == 0 ? spatialGrad(n)
+      : workspace.partialGrads + (n * (plan.tiling.channelBlocks - 1) + b - 1) * plan.spatial
+  }
+
+  /// Adds the channel blocks' partial sums over `positions` pairwise into block 0's buffer.
+  func reduceChannelBlocks(_ positions: Range<Int>,
+                           _ partial: (Int) -> UnsafeMutablePointer<Float>) {
+    sumPairwise(plan.tiling.channelBlocks, length: positions.count) { b in
+      partial(b) + positions.lowerBound
+    }
+  }
+
+  /// Forward statistics of tile `t`, channel block `b`: the channels' tile
+  /// sums and the block's partial spatial logits.
+  func forwardStatisticsChannelsFirst(_ n: Int, _ t: Int, block b: Int) {
     let channels = plan.channels, spatial = plan.spatial
     let positions = plan.tiling.range(t, spatial: spatial)
     let length = positions.count
     let rows = x + n * channels * spatial + positions.lowerBound
     let hasChannel = plan.channelGate != nil, hasSpatial = plan.spatialGate != nil
     let sums = hasChannel ? tileSums(n, t) : nil
-    let z = spatialGate(n) + positions.lowerBound
+    let z = partialLogits(n, b) + positions.lowerBound
     let w = UnsafePointer(workspace.spatialWeight)
+    let block = plan.tiling.channelRange(b, channels: channels)
     if hasSpatial { z.initialize(repeating: 0, count: length) }
-    var c = 0
+    var c = block.lowerBound
     if hasSpatial {
       // Four rows per sweep: the logits are loaded and stored once per four
       // channels; they still accumulate in channel order.
-      while c + 4 <= channels {
+      while c + 4 <= block.upperBound {
         let r0 = rows + c * spatial, r1 = r0 + spatial, r2 = r1 + spatial, r3 = r2 + spatial
         let w0 = Vec(repeating: w[c]), w1 = Vec(repeating: w[c + 1])
         let w2 = Vec(repeating: w[c + 2]), w3 = Vec(repeating: w[c + 3])
         var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
-        chunks(length) { i, lanes in
+        var s0 = Cascade(), s1 = Cascade(), s2 = Cascade(), s3 = Cascade()
+        blockedChunks(length, { i, lanes in
           let v0 = load(r0 + i, lanes), v1 = load(r1 + i, lanes)
           let v2 = load(r2 + i, lanes), v3 = load(r3 + i, lanes)
           a0 += v0; a1 += v1; a2 += v2; a3 += v3
           var acc = load(z + i, lanes)
-          acc = fma(w0, v0, acc); acc = fma(w1, v1, acc)
-          acc = fma(w2, v2, acc); acc = fma(w3, v3, acc)
+          acc = mulAdd(w0, v0, acc); acc = mulAdd(w1, v1, acc)
+          acc = mulAdd(w2, v2, acc); acc = mulAdd(w3, v3, acc)
           store(acc, z + i, lanes)
-        }
+        }, endBlock: {
+          s0.add(a0); s1.add(a1); s2.add(a2); s3.add(a3)
+          a0 = Vec(); a1 = Vec(); a2 = Vec(); a3 = Vec()
+        })
         if let sums {
-          sums[c] = a0.sum(); sums[c + 1] = a1.sum(); sums[c + 2] = a2.sum(); sums[c + 3] = a3.sum()
+          sums[c] = s0.total; sums[c + 1] = s1.total; sums[c + 2] = s2.total; sums[c + 3] = s3.total
         }
         c += 4
       }
     }
-    while c < channels {
+    while c < block.upperBound {
       let row = rows + c * spatial
       if hasSpatial {
         let wc = Vec(repeating: w[c])
-        var acc = Vec()
-        chunks(length) { i, lanes in
+        var acc = Vec(), total = Cascade()
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes)
           acc += v
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
-        }
-        if let sums { sums[c] = acc.sum() }
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
+        }, endBlock: { total.add(acc); acc = Vec() })
+        if let sums { sums[c] = total.total }
       } else {
         sums![c] = sum(row, length)
       }
       c += 1
     }
-    if hasSpatial { finishSpatialGates(n, positions) }
+  }
+
+  /// Finishes tile `t` after all its channel blocks: logits to gates.
+  func finishForwardStatisticsChannelsFirst(_ n: Int, _ t: Int) {
+    guard plan.spatialGate != nil else { return }
+    let positions = plan.tiling.range(t, spatial: plan.spatial)
+    reduceChannelBlocks(positions) { b in partialLogits(n, b) }
+    finishSpatialGates(n, positions)
   }
 
   /// Writes y for channels `channelRange` x positions `positionRange`.
@@ -75,11 +109,11 @@ extension BlockKernel {
       case .spatialOnly:
         chunks(length) { i, lanes in store(load(row + i, lanes) * load(gs + i, lanes), dst + i, lanes) }
       case .sum:
-        // x * gc + x * gs with one rounding fewer than two products and a sum.
+        // x * gc + x * gs as a multiply-add (one rounding fewer where fused).
         let g = Vec(repeating: gc[c])
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
-          store(fma(v, g, v * load(gs + i, lanes)), dst + i, lanes)
+          store(mulAdd(v, g, v * load(gs + i, lanes)), dst + i, lanes)
         }
       case .max:
         let g = Vec(repeating: gc[c])
@@ -92,16 +126,17 @@ extension BlockKernel {
   }
 
   /// Backward statistics when the branch gradients do not depend on the gates
-  /// (cSE, sSE, scSE-sum): channel sums of x and of dy*x, spatial logits and
-  /// `sum_c dy*x`, all in one read of x and dy.
-  func backwardStatisticsChannelsFirst(_ n: Int, _ t: Int) {
+  /// (cSE, sSE, scSE-sum), tile `t`, channel block `b`: channel sums of x and
+  /// of dy*x, the block's partial spatial logits and `sum_c dy*x`, all in one
+  /// read of x and dy.
+  func backwardStatisticsChannelsFirst(_ n: Int, _ t: Int, block b: Int) {
     let channels = plan.channels, spatial = plan.spatial
     let positions = plan.tiling.range(t, spatial: spatial)
     let length = positions.count
     let base = n * channels * spatial + positions.lowerBound
     let hasChannel = plan.channelGate != nil, hasSpatial = plan.spatialGate != nil
-    let z = spatialGate(n) + positions.lowerBound
-    let q = spatialGrad(n) + positions.lowerBound
+    let z = partialLogits(n, b) + positions.lowerBound
+    let q = partialGrads(n, b) + positions.lowerBound
     let w = UnsafePointer(workspace.spatialWeight)
     if hasSpatial {
       z.initialize(repeating: 0, count: length)
@@ -109,67 +144,78 @@ extension BlockKernel {
     }
     let sums = hasChannel ? tileSums(n, t) : nil
     let dots = hasChannel ? tileDots(n, t) : nil
-    for c in 0 ..< channels {
+    for c in plan.tiling.channelRange(b, channels: channels) {
       let row = x + base + c * spatial, dyRow = gradY! + base + c * spatial
+      var accX = Vec(), accDot = Vec(), totalX = Cascade(), totalDot = Cascade()
+      let endBlock = {
+        totalX.add(accX); totalDot.add(accDot)
+        accX = Vec(); accDot = Vec()
+      }
       if hasSpatial {
         let wc = Vec(repeating: w[c])
-        var accX = Vec(), accDot = Vec()
-        chunks(length) { i, lanes in
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes)
           let dv = load(dyRow + i, lanes)
           let product = dv * v
           accX += v
           accDot += product
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
           store(load(q + i, lanes) + product, q + i, lanes)
-        }
-        if hasChannel { sums![c] = accX.sum(); dots![c] = accDot.sum() }
+        }, endBlock: endBlock)
       } else {
-        var accX = Vec(), accDot = Vec()
-        chunks(length) { i, lanes in
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes)
           accX += v
-          accDot = fma(load(dyRow + i, lanes), v, accDot)
-        }
-        sums![c] = accX.sum(); dots![c] = accDot.sum()
+          accDot = mulAdd(load(dyRow + i, lanes), v, accDot)
+        }, endBlock: endBlock)
       }
-    }
-    if hasSpatial {
-      finishSpatialGates(n, positions)
-      finishSpatialGrads(n, positions)
+      if hasChannel { sums![c] = totalX.total; dots![c] = totalDot.total }
     }
   }
 
-  /// scSE-max backward: splits dy between the branches as torch.maximum does
-  /// and accumulates `sum_s dy_c*x` per channel and `sum_c dy_s*x` per
-  /// position. Needs both gates.
-  func backwardMaxDotsChannelsFirst(_ n: Int, _ t: Int) {
+  /// Finishes backward tile `t` after all its channel blocks: the gates and
+  /// logits (unless scSE-max already has them) and the logit gradients.
+  func finishBackwardStatisticsChannelsFirst(_ n: Int, _ t: Int) {
+    guard plan.spatialGate != nil else { return }
+    let positions = plan.tiling.range(t, spatial: plan.spatial)
+    if !plan.isMax {
+      reduceChannelBlocks(positions) { b in partialLogits(n, b) }
+      finishSpatialGates(n, positions)
+    }
+    reduceChannelBlocks(positions) { b in partialGrads(n, b) }
+    finishSpatialGrads(n, positions)
+  }
+
+  /// scSE-max backward, tile `t`, channel block `b`: splits dy between the
+  /// branches as torch.maximum does and accumulates `sum_s dy_c*x` per
+  /// channel and the block's partial `sum_c dy_s*x` per position. Needs both gates.
+  func backwardMaxDotsChannelsFirst(_ n: Int, _ t: Int, block b: Int) {
     let channels = plan.channels, spatial = plan.spatial
     let positions = plan.tiling.range(t, spatial: spatial)
     let length = positions.count
     let base = n * channels * spatial + positions.lowerBound
     let gs = UnsafePointer(spatialGate(n) + positions.lowerBound)
     let gc = UnsafePointer(channelGate(n))
-    let q = spatialGrad(n) + positions.lowerBound
+    let q = partialGrads(n, b) + positions.lowerBound
     q.initialize(repeating: 0, count: length)
     let dots = tileDots(n, t)
-    for c in 0 ..< channels {
+    for c in plan.tiling.channelRange(b, channels: channels) {
       let row = x + base + c * spatial, dyRow = gradY! + base + c * spatial
       let g = Vec(repeating: gc[c])
-      var accDot = Vec()
-      chunks(length) { i, lanes in
+      var accDot = Vec(), total = Cascade()
+      blockedChunks(length, { i, lanes in
         let v = load(row + i, lanes)
         let (da, db) = maxBranchGrads(v * g, v * load(gs + i, lanes), load(dyRow + i, lanes))
-        accDot = fma(da, v, accDot)
-        store(fma(db, v, load(q + i, lanes)), q + i, lanes)
-      }
-      dots[c] = accDot.sum()
+        accDot = mulAdd(da, v, accDot)
+        store(mulAdd(db, v, load(q + i, lanes)), q + i, lanes)
+      }, endBlock: { total.add(accDot); accDot = Vec() })
+      dots[c] = total.total
     }
-    finishSpatialGrads(n, positions)
   }
 
-  /// Writes grad x for one tile and the tile's spatial weight/bias partials.
-  func backwardApplyChannelsFirst(_ n: Int, _ t: Int) {
+  /// Writes grad x for tile `t`, channel block `b`, and the tile's spatial
+  /// weight partials for those channels (block 0 also the bias partial).
+  func backwardApplyChannelsFirst(_ n: Int, _ t: Int, block b: Int) {
     let channels = plan.channels, spatial = plan.spatial
     let positions = plan.tiling.range(t, spatial: spatial)
     let length = positions.count
@@ -182,7 +228,7 @@ extension BlockKernel {
     let w = UnsafePointer(workspace.spatialWeight)
     let weightGrad = hasSpatial ? tileWeightGrad(n, t) : nil
     let mode = combine
-    for c in 0 ..< channels {
+    for c in plan.tiling.channelRange(b, channels: channels) {
       let row = x + base + c * spatial, dyRow = gradY! + base + c * spatial
       let dst = out + base + c * spatial
       switch mode {
@@ -191,35 +237,35 @@ extension BlockKernel {
         chunks(length) { i, lanes in store(load(dyRow + i, lanes) * g + m, dst + i, lanes) }
       case .spatialOnly:
         let wc = Vec(repeating: w[c])
-        var accW = Vec()
-        chunks(length) { i, lanes in
+        var accW = Vec(), totalW = Cascade()
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes)
-          accW = fma(dz, v, accW)
+          accW = mulAdd(dz, v, accW)
           store(load(dyRow + i, lanes) * load(gs + i, lanes) + dz * wc, dst + i, lanes)
-        }
-        weightGrad![c] = accW.sum()
+        }, endBlock: { totalW.add(accW); accW = Vec() })
+        weightGrad![c] = totalW.total
       case .sum:
         let g = Vec(repeating: gc[c]), m = Vec(repeating: dm[c]), wc = Vec(repeating: w[c])
-        var accW = Vec()
-        chunks(length) { i, lanes in
+        var accW = Vec(), totalW = Cascade()
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), dv = load(dyRow + i, lanes)
-          accW = fma(dz, v, accW)
-          store((dv * g + dv * load(gs + i, lanes)) + fma(dz, wc, m), dst + i, lanes)
-        }
-        weightGrad![c] = accW.sum()
+          accW = mulAdd(dz, v, accW)
+          store((dv * g + dv * load(gs + i, lanes)) + mulAdd(dz, wc, m), dst + i, lanes)
+        }, endBlock: { totalW.add(accW); accW = Vec() })
+        weightGrad![c] = totalW.total
       case .max:
         let g = Vec(repeating: gc[c]), m = Vec(repeating: dm[c]), wc = Vec(repeating: w[c])
-        var accW = Vec()
-        chunks(length) { i, lanes in
+        var accW = Vec(), totalW = Cascade()
+        blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), gsv = load(gs + i, lanes)
           let (da, db) = maxBranchGrads(v * g, v * gsv, load(dyRow + i, lanes))
-          accW = fma(dz, v, accW)
-          store((da * g + db * gsv) + fma(dz, wc, m), dst + i, lanes)
-        }
-        weightGrad![c] = accW.sum()
+          accW = mulAdd(dz, v, accW)
+          store((da * g + db * gsv) + mulAdd(dz, wc, m), dst + i, lanes)
+        }, endBlock: { totalW.add(accW); accW = Vec() })
+        weightGrad![c] = totalW.total
       }
     }
-    if hasSpatial {
+    if hasSpatial && b == 0 {
       workspace.tileBiasGrad[n * plan.tiling.count + t] = sum(dzs, length)
     }
   }

@@ -17,20 +17,62 @@ extension BlockKernel {
     for c in 0 ..< channels { w[c] /= rows }
   }
 
-  func forwardStatistics(_ n: Int, _ t: Int) {
-    if plan.channelsLast { forwardStatisticsChannelsLast(n, t) } else { forwardStatisticsChannelsFirst(n, t) }
+  /// Statistics work items of one sample: tiles x channel blocks
+  /// (channels-last tiles are not split by channel).
+  var statisticsItems: Int {
+    plan.tiling.count * (plan.channelsLast ? 1 : plan.tiling.channelBlocks)
   }
 
-  /// Channel gate of sample `n` from its tile sums.
-  func forwardChannelGate(_ n: Int) {
+  /// Forward statistics of item `item` (tile-major) of sample `n`.
+  func forwardStatistics(_ n: Int, item: Int) {
+    let blocks = plan.tiling.channelBlocks
+    if plan.channelsLast {
+      forwardStatisticsChannelsLast(n, item)
+    } else {
+      forwardStatisticsChannelsFirst(n, item / blocks, block: item % blocks)
+    }
+  }
+
+  /// Finishes the forward statistics of tile `t` once all its items are done.
+  func finishForwardStatistics(_ n: Int, _ t: Int) {
+    if !plan.channelsLast { finishForwardStatisticsChannelsFirst(n, t) }
+  }
+
+  /// Runs the forward statistics of sample `n`, items spread by `run`.
+  func forwardStatistics(_ n: Int, run: Runner) {
+    run(statisticsItems, plan.channels * plan.spatial) { item in forwardStatistics(n, item: item) }
+    for t in 0 ..< plan.tiling.count { finishForwardStatistics(n, t) }
+  }
+
+  /// Channel gate of samples `samples` from their tile sums; `run` spreads the MLP's rows.
+  func forwardChannelGate(_ samples: Range<Int>, run: Runner) {
     guard let gate = plan.channelGate else { return }
-    let channels = plan.channels
-    let sums = tileSums(n, 0)
-    reduceTiles(tileSums, n, into: sums)
-    channelGateForward(gate, channels: channels, spatial: plan.spatial, sums: sums,
-                       meanOut: workspace.mean + n * channels,
-                       hiddenOut: workspace.hidden + n * gate.hidden,
-                       gateOut: channelGate(n))
+    channelGateForward(gate, channels: plan.channels, spatial: plan.spatial, samples: samples,
+                       sums: { n in UnsafePointer(reduceTiles(tileSums, n)) },
+                       mean: workspace.mean, hidden: workspace.hidden, gate: workspace.channelGate,
+                       logit: gradY != nil ? workspace.channelLogitGrad : nil, run: run)
+  }
+
+  /// Whether the per-sample path may read the MLP weights once per sample:
+  /// when they are no larger than a sample or small enough to stay in cache
+  /// (256 KiB). Otherwise calls run in phases over the whole batch, so the
+  /// weights are read once per call.
+  var weightsFitPerSample: Bool {
+    2 * plan.channels * plan.hidden <= Swift.max(plan.channels * plan.spatial, 64 * 1024)
+  }
+
+  /// Runs `body(n, run)` for every sample: spread over samples when there
+  /// are at least `threads` of them (each sample's items then run
+  /// sequentially), else sample by sample with each sample's items spread.
+  /// `work` is the floats one sample's step reads or writes.
+  func forEachSample(threads: Int, work: Int, _ body: (Int, Runner) -> Void) {
+    if plan.batch >= threads {
+      parallelFor(plan.batch, threads: threads, work: plan.batch * work) { n in body(n, serially) }
+    } else {
+      for n in 0 ..< plan.batch {
+        body(n) { count, work, step in parallelFor(count, threads: threads, work: work, step) }
+      }
+    }
   }
 
   /// Writes y for the tile `t` of sample `n`.
@@ -58,10 +100,16 @@ extension BlockKernel {
 
   /// The whole forward pass of sample `n` on the calling thread.
   func forwardSample(_ n: Int) {
-    for t in 0 ..< plan.tiling.count { forwardStatistics(n, t) }
-    forwardChannelGate(n)
+    forwardStatistics(n, run: serially)
+    forwardChannelGate(n ..< n + 1, run: serially)
     for t in (0 ..< plan.tiling.count).reversed() { forwardApply(n, t) }
   }
+}
+
+/// Calls `step(i)` for each `i` in `0 ..< count` on the calling thread.
+@inline(__always)
+func serially(_ count: Int, _ work: Int, _ step: (Int) -> Void) {
+  for i in 0 ..< count { step(i) }
 }
 
 /// Runs the forward pass of a validated plan.
@@ -73,17 +121,20 @@ package func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMut
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: nil, out: y)
   kernel.prepareSpatialWeight()
   let threads = ThreadCount.current
-  if plan.batch >= threads {
-    parallelFor(plan.batch, threads: threads) { n in kernel.forwardSample(n) }
-  } else {
-    // Fewer samples than threads: spread each sample over the threads.
-    for n in 0 ..< plan.batch {
-      parallelFor(plan.tiling.count, threads: threads) { t in kernel.forwardStatistics(n, t) }
-      kernel.forwardChannelGate(n)
-      // More parts than channels (positions) would only add empty work.
-      let parts = Swift.min(threads, plan.channelsLast ? plan.spatial : plan.channels)
-      parallelFor(parts, threads: threads) { part in kernel.forwardApply(n, part: part, of: parts) }
-    }
+  let sample = plan.channels * plan.spatial
+  if plan.batch >= threads && kernel.weightsFitPerSample {
+    parallelFor(plan.batch, threads: threads, work: 3 * plan.batch * sample) { n in kernel.forwardSample(n) }
+    return true
+  }
+  // Phases over the batch: statistics, the MLP as matrix products, then y.
+  kernel.forEachSample(threads: threads, work: sample) { n, run in kernel.forwardStatistics(n, run: run) }
+  kernel.forwardChannelGate(0 ..< plan.batch) { count, work, step in
+    parallelFor(count, threads: threads, work: work, step)
+  }
+  // More parts than channels (positions) would only add empty work.
+  let parts = Swift.min(4 * threads, plan.channelsLast ? plan.spatial : plan.channels)
+  kernel.forEachSample(threads: threads, work: 2 * sample) { n, run in
+    run(parts, 2 * sample) { part in kernel.forwardApply(n, part: part, of: parts) }
   }
   return true
 }

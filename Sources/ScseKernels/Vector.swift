@@ -21,10 +21,16 @@ func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// `a * b + c` with one rounding (an FMA instruction where the target has it).
+/// `a * b + c`: one FMA instruction (one rounding) in the variants built with
+/// `SCSE_FMA` (x86-64-v3, aarch64), a multiply and an add (two roundings)
+/// elsewhere. Without FMA hardware a fused result needs a libm call per lane.
 @inline(__always)
-func fma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+func mulAdd(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+  #if SCSE_FMA
   c.addingProduct(a, b)
+  #else
+  a * b + c
+  #endif
 }
 
 /// `Float.maximum` semantics of torch.maximum: NaN in either operand wins.
@@ -35,42 +41,159 @@ func maximumPropagatingNaN(_ a: Vec, _ b: Vec) -> Vec {
   return r
 }
 
-/// Sum of `count` floats; fixed order (two vectors of lane partial sums, then the tail).
+/// Floats per accumulation block: a vector accumulator takes at most 16
+/// vectors before it is folded into a `Cascade`.
+let blockLength = 16 * vecWidth
+
+/// Lane-wise sum of many block sums, accurate at any length: each level adds
+/// at most 16 values before it is folded into the next, so a lane's error
+/// grows with the logarithm of the count (base 16) rather than with the
+/// count, as in a pairwise sum. The order is fixed by the count alone.
+struct Cascade {
+  private var level1 = Vec(), level2 = Vec(), level3 = Vec(), level4 = Vec()
+  private var blocks = 0
+
+  /// Adds one block sum.
+  @inline(__always)
+  mutating func add(_ block: Vec) {
+    level1 += block
+    blocks &+= 1
+    guard blocks & 15 == 0 else { return }
+    level2 += level1
+    level1 = Vec()
+    guard blocks & 255 == 0 else { return }
+    level3 += level2
+    level2 = Vec()
+    guard blocks & 4095 == 0 else { return }
+    level4 += level3
+    level3 = Vec()
+  }
+
+  /// The lane sums of everything added.
+  @inline(__always)
+  var lanes: Vec { blocks <= 16 ? level1 + level2 : level4 + (level3 + (level2 + level1)) }
+
+  /// The sum of all lanes of everything added.
+  @inline(__always)
+  var total: Float { lanes.sum() }
+}
+
+/// `chunks` over `0..<count` in blocks of `blockLength` floats, calling
+/// `endBlock()` after each block (for folding a block accumulator into a
+/// `Cascade`).
+@inline(__always)
+func blockedChunks(_ count: Int, _ body: (_ offset: Int, _ lanes: Int) -> Void,
+                   endBlock: () -> Void) {
+  var start = 0
+  while start < count {
+    let length = Swift.min(blockLength, count &- start)
+    chunks(length) { i, lanes in body(start &+ i, lanes) }
+    endBlock()
+    start &+= length
+  }
+}
+
+/// Sum of `count` floats; fixed order, accurate at any length (`Cascade`).
 @inline(__always)
 func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+  if count <= blockLength { return shortDot(p, nil, count) }
+  var total = Cascade(), acc = Vec()
+  blockedChunks(count, { i, lanes in acc += load(p + i, lanes) },
+                endBlock: { total.add(acc); acc = Vec() })
+  return total.total
+}
+
+/// Dot product of `count` floats; fixed order, accurate at any length (`Cascade`).
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+  if count <= blockLength { return shortDot(a, b, count) }
+  var total = Cascade(), acc = Vec()
+  blockedChunks(count, { i, lanes in acc = mulAdd(load(a + i, lanes), load(b + i, lanes), acc) },
+                endBlock: { total.add(acc); acc = Vec() })
+  return total.total
+}
+
+/// `dot(a, b, count)`, or the sum of `a` when `b` is nil, for at most
+/// `blockLength` floats (one block: at most 16 additions per lane); short
+/// tails are added one by one rather than through a partial vector.
+@inline(__always)
+func shortDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ count: Int) -> Float {
   var acc0 = Vec(), acc1 = Vec()
   var i = 0
   while i + 2 * vecWidth <= count {
-    acc0 += loadVec(p + i)
-    acc1 += loadVec(p + i + vecWidth)
+    if let b {
+      acc0 = mulAdd(loadVec(a + i), loadVec(b + i), acc0)
+      acc1 = mulAdd(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
+    } else {
+      acc0 += loadVec(a + i)
+      acc1 += loadVec(a + i + vecWidth)
+    }
     i += 2 * vecWidth
   }
   if i + vecWidth <= count {
-    acc0 += loadVec(p + i)
+    acc0 = b.map { mulAdd(loadVec(a + i), loadVec($0 + i), acc0) } ?? acc0 + loadVec(a + i)
     i += vecWidth
   }
-  var total = (acc0 + acc1).sum()
-  while i < count { total += p[i]; i += 1 }
+  var total = i > 0 ? (acc0 + acc1).sum() : 0
+  while i < count {
+    total = b.map { a[i] * $0[i] + total } ?? total + a[i]
+    i += 1
+  }
   return total
 }
 
-/// Dot product of `count` floats; fixed order.
+/// Adds the `count` buffers `buffer(0)`, ..., `buffer(count - 1)` of `length`
+/// floats pairwise (a fixed tree: 1 into 0, 3 into 2, then 2 into 0, ...),
+/// leaving the sum in `buffer(0)`. The others are overwritten.
 @inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-  var acc0 = Vec(), acc1 = Vec()
-  var i = 0
-  while i + 2 * vecWidth <= count {
-    acc0 = fma(loadVec(a + i), loadVec(b + i), acc0)
-    acc1 = fma(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
-    i += 2 * vecWidth
+func sumPairwise(_ count: Int, length: Int, _ buffer: (Int) -> UnsafeMutablePointer<Float>) {
+  var stride = 1
+  while stride < count {
+    var t = 0
+    while t + stride < count {
+      addInPlace(buffer(t + stride), buffer(t), length)
+      t += 2 * stride
+    }
+    stride *= 2
   }
-  if i + vecWidth <= count {
-    acc0 = fma(loadVec(a + i), loadVec(b + i), acc0)
-    i += vecWidth
+}
+
+/// `out[k] = sum_i a[i] * m[i * rowStride + k]` for `k` in `columns`: a row
+/// vector times a row-major matrix, reading each matrix row's slice once.
+/// Lanes run along columns and accumulate over rows with a `Cascade`, so the
+/// sum is accurate for any number of rows; the order depends on the shape alone.
+func vectorTimesMatrix(_ a: UnsafePointer<Float>, rows: Int, _ m: UnsafePointer<Float>,
+                       rowStride: Int, columns: Range<Int>, _ out: UnsafeMutablePointer<Float>) {
+  // Four column vectors per sweep: four independent FMA chains.
+  var k0 = columns.lowerBound
+  while k0 < columns.upperBound {
+    let width = Swift.min(4 * vecWidth, columns.upperBound - k0)
+    let l0 = Swift.min(width, vecWidth), l1 = Swift.min(Swift.max(width - vecWidth, 0), vecWidth)
+    let l2 = Swift.min(Swift.max(width - 2 * vecWidth, 0), vecWidth)
+    let l3 = Swift.max(width - 3 * vecWidth, 0)
+    var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+    var t0 = Cascade(), t1 = Cascade(), t2 = Cascade(), t3 = Cascade()
+    var i = 0
+    while i < rows {
+      let end = Swift.min(i + 16, rows)
+      while i < end {
+        let s = Vec(repeating: a[i]), row = m + i * rowStride + k0
+        a0 = mulAdd(s, load(row, l0), a0)
+        if l1 > 0 { a1 = mulAdd(s, load(row + vecWidth, l1), a1) }
+        if l2 > 0 { a2 = mulAdd(s, load(row + 2 * vecWidth, l2), a2) }
+        if l3 > 0 { a3 = mulAdd(s, load(row + 3 * vecWidth, l3), a3) }
+        i += 1
+      }
+      t0.add(a0); t1.add(a1); t2.add(a2); t3.add(a3)
+      a0 = Vec(); a1 = Vec(); a2 = Vec(); a3 = Vec()
+    }
+    let o = out + k0
+    store(t0.lanes, o, l0)
+    if l1 > 0 { store(t1.lanes, o + vecWidth, l1) }
+    if l2 > 0 { store(t2.lanes, o + 2 * vecWidth, l2) }
+    if l3 > 0 { store(t3.lanes, o + 3 * vecWidth, l3) }
+    k0 += width
   }
-  var total = (acc0 + acc1).sum()
-  while i < count { total = a[i] * b[i] + total; i += 1 }
-  return total
 }
 
 /// `y[i] += alpha * x[i]` for `count` floats.
@@ -79,7 +202,7 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
   let a = Vec(repeating: alpha)
   var i = 0
   while i + vecWidth <= count {
-    storeVec(fma(a, loadVec(x + i), loadVec(y + i)), y + i)
+    storeVec(mulAdd(a, loadVec(x + i), loadVec(y + i)), y + i)
     i += vecWidth
   }
   while i < count { y[i] = alpha * x[i] + y[i]; i += 1 }

@@ -34,6 +34,13 @@ struct Workspace: @unchecked Sendable {
   let tileWeightGrad: UnsafeMutablePointer<Float>
   /// Per tile bias gradient (backward): `[N, tiles]`.
   let tileBiasGrad: UnsafeMutablePointer<Float>
+  /// Channels-first partial logits of channel blocks 1, 2, ... (block 0
+  /// accumulates in `spatialGate`): `[N, channel blocks - 1, S]`.
+  let partialLogits: UnsafeMutablePointer<Float>
+  /// The same for `sum_c dy*x` (backward; block 0 is in `spatialGrad`).
+  let partialGrads: UnsafeMutablePointer<Float>
+  /// Spatial logits `z + b` (backward): `[N, S]`.
+  let spatialLogit: UnsafeMutablePointer<Float>
 
   /// Allocates what `plan` needs, or returns `nil` when the size overflows
   /// or the allocation fails.
@@ -42,7 +49,7 @@ struct Workspace: @unchecked Sendable {
     let tiles = plan.tiling.count, h = plan.hidden
     let hasChannel = plan.channelGate != nil, hasSpatial = plan.spatialGate != nil
     // Sizes in floats, in the order the buffers are carved; 0 = not needed.
-    var sizes = [Int](repeating: 0, count: 13)
+    var sizes = [Int](repeating: 0, count: 16)
     func product(_ factors: Int...) -> Int? {
       var result = 1
       for f in factors {
@@ -54,7 +61,8 @@ struct Workspace: @unchecked Sendable {
     }
     guard let perTileChannels = product(n, tiles, c), let perChannel = product(n, c),
           let perHidden = product(n, h), let perPosition = product(n, s),
-          let perTile = product(n, tiles) else { return nil }
+          let perTile = product(n, tiles),
+          let perBlockPosition = product(n, plan.tiling.channelBlocks - 1, s) else { return nil }
     if hasChannel {
       sizes[0] = perTileChannels
       sizes[1] = backward ? perTileChannels : 0
@@ -67,6 +75,11 @@ struct Workspace: @unchecked Sendable {
       sizes[10] = backward ? perPosition : 0
       sizes[11] = backward ? perTileChannels : 0
       sizes[12] = backward ? perTile : 0
+      sizes[15] = backward ? perPosition : 0
+      if !plan.channelsLast {
+        sizes[13] = perBlockPosition
+        sizes[14] = backward ? perBlockPosition : 0
+      }
     }
     // Each buffer starts on a 64-byte boundary.
     var offsets = [Int](repeating: 0, count: sizes.count)
@@ -101,6 +114,9 @@ struct Workspace: @unchecked Sendable {
     spatialGrad = floats + offsets[10]
     tileWeightGrad = floats + offsets[11]
     tileBiasGrad = floats + offsets[12]
+    partialLogits = floats + offsets[13]
+    partialGrads = floats + offsets[14]
+    spatialLogit = floats + offsets[15]
   }
 
   /// Releases the allocation; the workspace must not be used afterwards.
