@@ -201,7 +201,8 @@ int main(int argc, char **argv) {
   b.gbs = alloc_floats(1);
   b.copy_src = b.copy_dst = NULL;
   b.copy_bytes = 0;
-  printf("ready threads=%d version=%s\n", (int)scse_get_num_threads(), scse_version());
+  printf("ready threads=%d version=%s isa=%s\n", (int)scse_get_num_threads(), scse_version(),
+         scse_cpu_isa());
   fflush(stdout);
   while (fgets(line, sizeof line, stdin) != NULL) {
     if (strncmp(line, "quit", 4) == 0) break;

@@ -109,8 +109,7 @@ gradX.initialize(repeating: 0)
   reply("ns \(Int(nowNs() - start))")
 }
 
-let threads = getenv("SCSE_NUM_THREADS").flatMap { Int(String(cString: $0)) } ?? 0
-reply("ready threads=\(threads) version=swift")
+reply("ready threads=\(ScseSettings.threadCount) version=swift isa=\(ScseSettings.instructionSet)")
 while let line = readLine() {
   let words = line.split(separator: " ").map(String.init)
   switch (words.first, words.count) {
