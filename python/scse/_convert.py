@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,7 +25,8 @@ from .torch import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer
 __all__ = ["convert"]
 
 _OURS = (ChannelSELayer, SpatialSELayer, ChannelSpatialSELayer)
-_BUILD = {"cse": ChannelSELayer, "sse": SpatialSELayer, "scse": ChannelSpatialSELayer}
+_BUILD: Dict[str, Any] = {"cse": ChannelSELayer, "sse": SpatialSELayer,
+                          "scse": ChannelSpatialSELayer}
 # Probe inputs: (N, C, *spatial) with this spatial shape per dimensionality.
 _PROBE_SPATIAL = {1: (7,), 2: (3, 5), 3: (2, 3, 4)}
 # Largest difference from the block's output accepted on the probe, relative
@@ -209,8 +210,8 @@ def _timm(m: nn.Module) -> Optional[_Match]:
                                 "is ReLU")
         if gate is None or not _is_sigmoid(gate):
             return _unsupported(f"gate_layer is {type(gate).__name__}; scse's gate is a sigmoid")
-        if not (_is_pointwise_conv(children.get("fc1", None) or nn.Identity())
-                and _is_pointwise_conv(children.get("fc2", None) or nn.Identity())):
+        if not all(name in children and _is_pointwise_conv(children[name])
+                   for name in ("fc1", "fc2")):
             return _unsupported("its fc1 / fc2 are not 1x1 convolutions")
         return _Match("cse", "timm")
     if _instance(m, "timm.layers.squeeze_excite", "EffectiveSEModule") is not None:
@@ -254,7 +255,7 @@ def _seed(m: nn.Module) -> Optional[_Match]:
     entry = _SEEDS.get(type(m).__name__)
     if entry is None or not entry[0](m):
         return None
-    structure, kind, source = entry
+    _, kind, source = entry
     # The seeds sum the branches; a copy of ai-med's package takes the maximum:
     # the probe tells which one this class computes.
     return _Match(kind, source, ("sum", "max") if kind == "scse" else ("sum",))
@@ -321,13 +322,9 @@ def _replacement(m: nn.Module, match: _Match) -> Tuple[Optional[nn.Module], str]
     params = list(m.parameters())
     worst = float("inf")
     for aggregate in match.aggregates:
-        cls: Type[nn.Module] = _BUILD[match.kind]
+        options = {"aggregate": aggregate} if match.kind == "scse" else {}
         try:
-            if match.kind == "scse":
-                new = ChannelSpatialSELayer.from_state_dict(state, match.source,
-                                                            aggregate=aggregate)
-            else:
-                new = cls.from_state_dict(state, match.source)  # type: ignore[attr-defined]
+            new = _BUILD[match.kind].from_state_dict(state, match.source, **options)
         except (ValueError, TypeError) as error:
             return None, f"its weights do not load: {error}"
         new = new.to(params[0].device)
