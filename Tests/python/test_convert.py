@@ -113,7 +113,7 @@ def test_smp_unet_scse_decoder():
     assert _count(converted, SCSEModule) == 0
     assert _paths(converted, scse.torch.ChannelSpatialSELayer) == blocks and len(blocks) == 10
     assert all(converted.get_submodule(p).aggregate == "sum" for p in blocks)
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     check_equivalent("smp Unet(resnet18, scse)", model, converted, x, blocks, SMP_KEYS)
 
 
