@@ -156,8 +156,7 @@ class Bench:
                         continue
                     self.drivers[t]["c_" + isa] = capped
             if args.swift:
-                # The Swift API has no thread setter: the library reads the variable.
-                self.drivers[t]["swift"] = self._driver(args.swift, t, {"SCSE_NUM_THREADS": str(t)})
+                self.drivers[t]["swift"] = self._driver(args.swift, t)
 
     # --- correctness -------------------------------------------------------
 

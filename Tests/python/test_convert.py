@@ -113,7 +113,7 @@ def test_smp_unet_scse_decoder():
     assert _count(converted, SCSEModule) == 0
     assert _paths(converted, scse.torch.ChannelSpatialSELayer) == blocks and len(blocks) == 10
     assert all(converted.get_submodule(p).aggregate == "sum" for p in blocks)
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     check_equivalent("smp Unet(resnet18, scse)", model, converted, x, blocks, SMP_KEYS)
 
 
@@ -131,6 +131,17 @@ def test_timm_seresnet18():
     assert _paths(converted, scse.torch.ChannelSELayer) == blocks and len(blocks) == 8
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     check_equivalent("timm seresnet18", model, converted, x, blocks, SAME_KEYS)
+
+
+def test_timm_legacy_senet_module():
+    require("timm")
+    from timm.models.senet import SEModule
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3), SEModule(32, reduction=4), nn.Conv2d(32, 2, 1))
+    converted = _converted(model)
+    assert isinstance(converted[1], scse.torch.ChannelSELayer)
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(0))
+    check_equivalent("timm senet SEModule", model, converted, x, ["1"], SAME_KEYS)
 
 
 def test_monai_blocks():
@@ -161,7 +172,7 @@ def _warned_paths(model):
 def test_unsupported_configurations_stay_with_one_warning():
     monai = require("monai.networks.blocks")
     require("timm")
-    from timm.layers.squeeze_excite import EffectiveSEModule, SEModule
+    from timm.layers.squeeze_excite import EffectiveSEModule, SEModule, SqueezeExciteCl
     from timm.models._efficientnet_blocks import SqueezeExcite
     torch.manual_seed(0)
     model = nn.ModuleDict({
@@ -173,6 +184,7 @@ def test_unsupported_configurations_stay_with_one_warning():
         "hard_gate": SEModule(16, gate_layer="hard_sigmoid"),
         "effective": EffectiveSEModule(16),
         "efficientnet": SqueezeExcite(16, act_layer=nn.SiLU),
+        "channels_last": SqueezeExciteCl(16),
         "fine": SEModule(16),
     })
     kept = {name: m for name, m in model.items() if name != "fine"}
@@ -183,7 +195,7 @@ def test_unsupported_configurations_stay_with_one_warning():
         assert model[name] is module, f"{name} was replaced"
         assert f"\n  {name} ({type(module).__name__}): " in message
     for reason in ("add_residual", "acti_type_1 is LeakyReLU", "add_maxpool", "BatchNorm2d",
-                   "gate_layer is", "EffectiveSEModule", "SiLU"):
+                   "gate_layer is", "EffectiveSEModule", "SiLU", "(N, H, W, C)"):
         assert reason in message, reason
 
 

@@ -11,7 +11,9 @@
  * conv_weight, conv_bias. LAYOUT is "first" or "last", AGGREGATE "sum" or
  * "max", THREADS 0 (or absent) for the library default.
  *
- * Commands, one per line; each gets exactly one line of reply:
+ * It first replies "ready threads=T version=V isa=I" (I: the CPU variant the
+ * library picked, capped by SCSE_CPU_ISA). Then commands, one per line;
+ * each gets exactly one line of reply:
  *   check OUT_DIR      forward + backward once, writes y, grad_x and the six
  *                      parameter gradients to OUT_DIR     -> "ok"
  *   time PASS COUNT    runs PASS (fwd or fwdbwd) COUNT times
