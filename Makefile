@@ -12,7 +12,7 @@ PIP_INSTALL = PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --dis
 .DEFAULT_GOAL := build
 # Targets run in the order given; deps must finish before anything uses them.
 .NOTPARALLEL:
-.PHONY: deps build test-swift test-c install-python test-python test demo clean
+.PHONY: deps build test-swift test-c test-cpu-variants install-python test-python test demo clean
 
 # pip leaves satisfied requirements alone, so this is cheap when repeated.
 # ECOSYSTEM_PACKAGES are the libraries whose modules the tests convert and
@@ -28,12 +28,12 @@ deps:
 	@constraints=$$(mktemp) && \
 	$(PYTHON) -c "import importlib.metadata as m; print('torch==' + m.version('torch'))" > $$constraints && \
 	$(PIP_INSTALL) -c $$constraints $(ECOSYSTEM_PACKAGES); status=$$?; rm -f $$constraints; exit $$status
-	@missing=""; for tool in pkg-config valgrind; do \
-	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in pkg-config valgrind qemu-x86_64; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$(echo $$tool | sed s/qemu-x86_64/qemu-user/)"; done; \
 	if [ -n "$$missing" ]; then \
 	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
-	  echo "make deps: could not install$$missing (test-examples and test-reliability-c need them)" >&2; \
+	  echo "make deps: could not install$$missing (test-examples, test-reliability-c and test-cpu-variants need them)" >&2; \
 	fi
 
 # $(call run-suites,NAME,TARGETS): runs each target with its own make, even
@@ -51,8 +51,9 @@ echo "$(1): $$passed passed, $$((count - passed)) failed"; \
 if [ -n "$$failed" ]; then echo "$(1): FAILED:$$failed" >&2; exit 1; fi
 endef
 
+# The CMake builds are the presets of CMakePresets.json (release, asan, tsan).
 build:
-	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --preset release -B $(BUILD_DIR)
 	cmake --build $(BUILD_DIR) --parallel $(JOBS)
 
 # The Swift suite uses Swift Testing only, so the empty XCTest pass is skipped.
@@ -60,7 +61,12 @@ test-swift:
 	swift test --disable-xctest --jobs $(JOBS)
 
 test-c: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --label-exclude cpu-variants
+
+# The C tests on each kernel variant: natively on the baseline kernels, and
+# under qemu-user as a CPU without AVX (Nehalem) and one with AVX2 (Haswell).
+test-cpu-variants: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --label-regex cpu-variants
 
 install-python:
 	$(PYTHON) -m pip install --no-build-isolation .
@@ -99,7 +105,7 @@ test-python-installed: install-python
 	@$(MAKE) --no-print-directory test-python
 
 # Every suite `make test` runs (what CI runs); add a suite by adding its target here.
-TEST_SUITES = test-swift test-c test-reliability-c test-examples test-python-installed test-wheel
+TEST_SUITES = test-swift test-c test-cpu-variants test-reliability-c test-examples test-python-installed test-wheel
 
 test: deps
 	$(call run-suites,test,$(TEST_SUITES))
@@ -135,7 +141,6 @@ bench: deps install-python bench-native bench-swift
 # valgrind, a short fuzz pass); `make sanitize` runs every sanitizer and valgrind;
 # `make fuzz` fuzzes for FUZZ_SECONDS.
 SWIFT_TOOLCHAIN ?= $(patsubst %/bin/swiftc,%,$(shell command -v swiftc))
-SAN_CC ?= $(SWIFT_TOOLCHAIN)/bin/clang
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= build-fuzz
@@ -150,35 +155,18 @@ VALGRIND_GROUPS ?= arguments aliasing in_place_sharing unaligned many_positions 
 .PHONY: sanitize test-reliability-c asan-build test-asan tsan-build test-tsan test-valgrind \
   fuzz-build fuzz fuzz-smoke
 
-# The library gets -sanitize=address plus libFuzzer's coverage (so the fuzzer
-# links against this same build); its sanitizer runtime comes from the test
-# executable, hence -z undefs, which needs lld (gold has no way to undo the
-# project's -z defs). CMake's own check of the Swift compiler links a test
-# program, which libFuzzer's main() would clash with: the check is skipped.
+# The sanitizer builds are the asan and tsan presets of CMakePresets.json
+# (their descriptions say why each flag is there).
+SAN_ENV = SCSE_SWIFT_TOOLCHAIN=$(SWIFT_TOOLCHAIN)
 asan-build:
-	cmake -G Ninja -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_Swift_COMPILER_WORKS=ON \
-	  -DCMAKE_C_COMPILER=$(SAN_CC) \
-	  "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined -fuse-ld=lld" \
-	  "-DCMAKE_Swift_FLAGS=-sanitize=fuzzer,address -use-ld=lld" \
-	  "-DCMAKE_Swift_STANDARD_LIBRARIES=-Xlinker -z -Xlinker undefs"
+	$(SAN_ENV) cmake --preset asan -B $(ASAN_DIR)
 	cmake --build $(ASAN_DIR) --parallel $(JOBS)
 
 test-asan: asan-build
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure
 
-# ThreadSanitizer needs the Swift runtime and Dispatch as shared libraries
-# (-no-static-stdlib, overriding the project's -static-stdlib): its
-# interceptors see Dispatch's synchronisation only there. Linked statically,
-# Dispatch's joins are invisible and every join shows up as a false race.
 tsan-build:
-	cmake -G Ninja -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_C_COMPILER=$(SAN_CC) \
-	  "-DCMAKE_C_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
-	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -fuse-ld=lld -L$(SWIFT_TOOLCHAIN)/lib/swift/linux -Wl,-rpath,$(SWIFT_TOOLCHAIN)/lib/swift/linux -ldispatch -lBlocksRuntime" \
-	  "-DCMAKE_Swift_FLAGS=-sanitize=thread -use-ld=lld" \
-	  "-DCMAKE_Swift_STANDARD_LIBRARIES=-no-static-stdlib -Xlinker -z -Xlinker undefs"
+	$(SAN_ENV) cmake --preset tsan -B $(TSAN_DIR)
 	cmake --build $(TSAN_DIR) --parallel $(JOBS)
 
 test-tsan: tsan-build
@@ -189,24 +177,23 @@ test-valgrind: build
 	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_scse
 	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_reliability $(VALGRIND_GROUPS)
 
+# The asan preset builds the harness (fuzz/CMakeLists.txt); FUZZ_DIR holds
+# what a run finds.
+FUZZ_BIN = $(ASAN_DIR)/fuzz/scse_fuzz
 fuzz-build: asan-build
 	mkdir -p $(FUZZ_DIR)
-	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
-	  -L$(ASAN_DIR)/Sources/ScseCABI -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/ScseCABI -lm \
-	  -o $(FUZZ_DIR)/scse_fuzz
 
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.
 fuzz: fuzz-build
 	mkdir -p fuzz/corpus-work
-	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ fuzz/corpus-work fuzz/corpus
 
 # A short pass from the seeds only, for `make test`; a fixed seed makes the
 # mutations the same from run to run (`make fuzz` explores at random).
 fuzz-smoke: fuzz-build
 	rm -rf $(FUZZ_DIR)/corpus-smoke && mkdir -p $(FUZZ_DIR)/corpus-smoke
-	$(FUZZ_DIR)/scse_fuzz -seed=1 -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_BIN) -seed=1 -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-smoke fuzz/corpus
 
 # The reliability steps `make test` runs, and every sanitizer for `make sanitize`.

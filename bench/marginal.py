@@ -10,7 +10,7 @@ median. The block alone (same input, same threads) is timed next to it, so
 marginal minus alone is what the neighbourhood costs the block.
 
 The blocks: the scse drop-in (scse.torch) and the reference module
-(bench/reference.py) with the same weights; forward under no_grad, and
+(bench/reference.py) with the same weights; forward calls inside one no_grad block per sample, and
 forward+backward with every parameter's gradient.
 """
 
@@ -21,8 +21,7 @@ from typing import Callable, Dict, List
 import numpy as np
 
 import report
-from timing import (REL_L2_TOLERANCE, python_timer, rel_l2, round_robin, set_threads, torch_call,
-                    torch_results)
+from timing import REL_L2_TOLERANCE, rel_l2, round_robin, set_threads, torch_results, torch_timer
 
 DEFAULT_SHAPES = ["8,64,32,32/2", "1,256,28,28/16"]
 QUICK_SHAPES = ["1,32,16,16/2"]
@@ -67,12 +66,12 @@ def run(torch, args, progress) -> List[dict]:
         for pass_name in args.passes:
             train = pass_name == "fwdbwd"
             timers: Dict[str, Callable[[int], float]] = {
-                f"model_{name}": python_timer(torch_call(torch, m, m.parameters(), x, grad_y, train))
+                f"model_{name}": torch_timer(torch, m, m.parameters(), x, grad_y, train)
                 for name, m in models.items()}
             for name in ["scse", "ref"]:
                 block = blocks[name]
-                timers[f"alone_{name}"] = python_timer(
-                    torch_call(torch, block, block.parameters(), block_input, grad_y, train))
+                timers[f"alone_{name}"] = torch_timer(
+                    torch, block, block.parameters(), block_input, grad_y, train)
             timed = round_robin(timers, args.repeats, args.min_sample_ms * 1e-3)
             base = timed["model_none"]["samples_s"]
             marginal = {name: report.median([a - b for a, b in zip(

@@ -14,7 +14,7 @@ so that machine noise hits every implementation alike:
   Swift       the SwiftPM-built driver in bench/swift (--swift), same protocol
   NumPy       scse.ChannelSpatialSELayer: layer.forward(x, out=y)
               [+ layer.backward(x, grad_y)]
-  drop-in     scse.torch.ChannelSpatialSELayer: forward under no_grad;
+  drop-in     scse.torch.ChannelSpatialSELayer: forward calls inside one no_grad block per sample;
               fwdbwd: module(x).backward(grad_y) with parameter gradients
   eager       the reference module (bench/reference.py), same calls
   compile     the reference through torch.compile, compiled per thread count
@@ -58,7 +58,7 @@ import onnx_runtime
 import report
 from native_driver import NativeDriver
 from timing import (REL_L2_TOLERANCE, Timer, progress, python_timer, rel_l2, round_robin,
-                    set_threads, torch_call, torch_results)
+                    set_threads, torch_results, torch_timer)
 
 # Shapes as N,C,D1[,D2[,D3]]/reduction_ratio.
 LARGE_SHAPES = ["32,256,24,24/2", "8,64,128,128/2"]
@@ -156,8 +156,7 @@ class Bench:
                         continue
                     self.drivers[t]["c_" + isa] = capped
             if args.swift:
-                # The Swift API has no thread setter: the library reads the variable.
-                self.drivers[t]["swift"] = self._driver(args.swift, t, {"SCSE_NUM_THREADS": str(t)})
+                self.drivers[t]["swift"] = self._driver(args.swift, t)
 
     # --- correctness -------------------------------------------------------
 
@@ -241,17 +240,18 @@ class Bench:
         for t in self.cfg.threads:
             for name, driver in self.drivers[t].items():
                 timers[f"{name}@{t}"] = (lambda d: lambda count: d.time(pass_name, count))(driver)
-            step = lambda module, params: torch_call(  # noqa: E731
+            step = lambda module, params: torch_timer(  # noqa: E731
                 self.torch, module, params, self.xt, self.gyt, train)
             ref = list(self.module.parameters())
-            python_side = {"numpy": numpy_call, "dropin": step(self.dropin, self.dropin.parameters()),
+            python_side = {"numpy": python_timer(numpy_call),
+                           "dropin": step(self.dropin, self.dropin.parameters()),
                            "eager": step(self.module, ref)}
             if t in self.compiled:
                 python_side["compiled"] = step(self.compiled[t], ref)
             if t in self.ort and not train:
-                python_side["ort"] = self.ort[t]
-            for name, fn in python_side.items():
-                timers[f"{name}@{t}"] = self._threaded(t, python_timer(fn))
+                python_side["ort"] = python_timer(self.ort[t])
+            for name, timer in python_side.items():
+                timers[f"{name}@{t}"] = self._threaded(t, timer)
         return timers
 
     def close(self) -> None:

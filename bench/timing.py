@@ -72,15 +72,19 @@ def set_threads(torch, scse, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def torch_call(torch, module, params, x, grad_y, train: bool) -> Callable[[], object]:
-    """One forward under no_grad, or one forward+backward that leaves fresh
-    gradients in x and every parameter (as after optimizer.zero_grad(set_to_none=True))."""
+def torch_timer(torch, module, params, x, grad_y, train: bool) -> Timer:
+    """Forward calls inside one torch.no_grad() block per sample (as inference
+    code enters it once around a whole model, not per layer), or forward+backward
+    steps that leave fresh gradients in x and every parameter (as after
+    optimizer.zero_grad(set_to_none=True))."""
     params = list(params)
     if not train:
-        def forward():
+        forward = python_timer(lambda: module(x))
+
+        def run(count: int) -> float:
             with torch.no_grad():
-                return module(x)
-        return forward
+                return forward(count)
+        return run
 
     def step():
         for p in params:
@@ -88,7 +92,7 @@ def torch_call(torch, module, params, x, grad_y, train: bool) -> Callable[[], ob
         xr = x.detach().requires_grad_(True)
         module(xr).backward(grad_y)
         return xr.grad
-    return step
+    return python_timer(step)
 
 
 def torch_results(module, x, grad_y) -> Dict[str, np.ndarray]:

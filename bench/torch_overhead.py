@@ -13,7 +13,10 @@ For each shape it builds the same block three ways with equal parameters:
 Timing: the implementations run round-robin; each round runs every one for
 a batch of calls sized to ~20 ms and keeps seconds per call; the result is
 the minimum over the rounds (best-of-N, the cost without the machine's
-noise). Minor page faults per call (resource.getrusage ru_minflt) are
+noise). Time is the process's CPU time (time.process_time: user + system,
+all threads), which a loaded machine inflates far less than wall time; it
+includes the kernel's page-fault and page-zeroing work. no_grad is entered
+once around a batch, not per call. Minor page faults per call (resource.getrusage ru_minflt) are
 counted over the same batches. One thread for both libraries by default
 (--threads), so overhead is not hidden behind threading.
 
@@ -74,19 +77,21 @@ def measure(fns: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, Tupl
     batch = {}
     for name, fn in fns.items():  # calls per batch for ~20 ms
         fn()
-        start = time.process_time()
+        start = time.perf_counter()
         fn()
-        batch[name] = max(1, min(5000, int(0.02 / max(time.process_time() - start, 1e-7))))
+        batch[name] = max(1, min(5000, int(0.02 / max(time.perf_counter() - start, 1e-7))))
     best = {name: float("inf") for name in fns}
     faults = {name: float("inf") for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             n = batch[name]
-            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            start = time.process_time()
-            for _ in range(n):
-                fn()
-            seconds = (time.process_time() - start) / n
+            grad = not getattr(fn, "no_grad", False)
+            with torch.set_grad_enabled(grad):  # entered once per batch, not per call
+                f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                start = time.process_time()
+                for _ in range(n):
+                    fn()
+                seconds = (time.process_time() - start) / n
             per_call = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / n
             best[name] = min(best[name], seconds)
             faults[name] = min(faults[name], per_call)
@@ -103,8 +108,8 @@ def case(kind: str, shape: Tuple[int, ...], rounds: int) -> dict:
 
     def no_grad(module: torch.nn.Module) -> Callable[[], object]:
         def run() -> object:
-            with torch.no_grad():
-                return module(x)
+            return module(x)
+        run.no_grad = True  # type: ignore[attr-defined]
         return run
 
     def train(module: torch.nn.Module) -> Callable[[], object]:

@@ -185,6 +185,22 @@ SCSE_API scse_status scse_set_num_threads(int32_t num_threads);
 SCSE_API int32_t scse_get_num_threads(void);
 
 /**
+ * @brief The instruction set of the kernels this process runs: "avx2"
+ *        (x86-64-v3: AVX2 and FMA) or "baseline" (any x86-64 CPU; NEON on
+ *        aarch64).
+ *
+ * The library holds one variant of its kernels per instruction set and
+ * picks, once per process, the strongest one the CPU supports. The
+ * SCSE_CPU_ISA environment variable ("baseline" or "avx2"), read at that
+ * moment, caps the choice; a variant the CPU lacks falls back to the best
+ * one it has, and an unknown value caps nothing. Results of the variants
+ * differ by rounding only (the avx2 variant fuses multiply-adds).
+ *
+ * @return A static NUL-terminated string; never NULL.
+ */
+SCSE_API const char *scse_cpu_isa(void);
+
+/**
  * @brief Channel gate (cSE) forward: y = x * sigmoid(fc2(relu(fc1(mean(x))))).
  *
  * Aliasing: y_out may be x itself (in place); any other overlap between

@@ -1,5 +1,6 @@
 // Process-wide settings of the Swift API.
 internal import ScseCore
+internal import ScseDispatch
 
 /// Settings that apply to every call in the process.
 public enum ScseSettings {
@@ -17,4 +18,11 @@ public enum ScseSettings {
       ThreadCount.set(Int32(clamping: newValue))
     }
   }
+
+  /// The instruction set of the kernels this process runs: `"avx2"`
+  /// (x86-64-v3: AVX2 and FMA) or `"baseline"` (any x86-64 CPU; NEON on
+  /// aarch64). The strongest one the CPU supports, capped by the
+  /// `SCSE_CPU_ISA` environment variable when first needed; see
+  /// docs/design.md.
+  public static var instructionSet: String { "\(activeInstructionSet.name)" }
 }

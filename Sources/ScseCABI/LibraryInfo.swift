@@ -1,6 +1,7 @@
-// Version, status messages and the thread-count setting.
+// Version, status messages, the thread-count setting and the kernel variant.
 import CScse
 import ScseCore
+import ScseDispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -40,4 +41,9 @@ public func scse_set_num_threads(_ num_threads: Int32) -> scse_status {
 @c @implementation
 public func scse_get_num_threads() -> Int32 {
   Int32(clamping: ThreadCount.current)
+}
+
+@c @implementation
+public func scse_cpu_isa() -> UnsafePointer<CChar>? {
+  cString(activeInstructionSet.name)
 }

@@ -53,8 +53,8 @@ extension BlockKernel {
           let v2 = load(r2 + i, lanes), v3 = load(r3 + i, lanes)
           a0 += v0; a1 += v1; a2 += v2; a3 += v3
           var acc = load(z + i, lanes)
-          acc = fma(w0, v0, acc); acc = fma(w1, v1, acc)
-          acc = fma(w2, v2, acc); acc = fma(w3, v3, acc)
+          acc = mulAdd(w0, v0, acc); acc = mulAdd(w1, v1, acc)
+          acc = mulAdd(w2, v2, acc); acc = mulAdd(w3, v3, acc)
           store(acc, z + i, lanes)
         }, endBlock: {
           s0.add(a0); s1.add(a1); s2.add(a2); s3.add(a3)
@@ -74,7 +74,7 @@ extension BlockKernel {
         blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes)
           acc += v
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
         }, endBlock: { total.add(acc); acc = Vec() })
         if let sums { sums[c] = total.total }
       } else {
@@ -109,11 +109,11 @@ extension BlockKernel {
       case .spatialOnly:
         chunks(length) { i, lanes in store(load(row + i, lanes) * load(gs + i, lanes), dst + i, lanes) }
       case .sum:
-        // x * gc + x * gs with one rounding fewer than two products and a sum.
+        // x * gc + x * gs as a multiply-add (one rounding fewer where fused).
         let g = Vec(repeating: gc[c])
         chunks(length) { i, lanes in
           let v = load(row + i, lanes)
-          store(fma(v, g, v * load(gs + i, lanes)), dst + i, lanes)
+          store(mulAdd(v, g, v * load(gs + i, lanes)), dst + i, lanes)
         }
       case .max:
         let g = Vec(repeating: gc[c])
@@ -159,14 +159,14 @@ extension BlockKernel {
           let product = dv * v
           accX += v
           accDot += product
-          store(fma(wc, v, load(z + i, lanes)), z + i, lanes)
+          store(mulAdd(wc, v, load(z + i, lanes)), z + i, lanes)
           store(load(q + i, lanes) + product, q + i, lanes)
         }, endBlock: endBlock)
       } else {
         blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes)
           accX += v
-          accDot = fma(load(dyRow + i, lanes), v, accDot)
+          accDot = mulAdd(load(dyRow + i, lanes), v, accDot)
         }, endBlock: endBlock)
       }
       if hasChannel { sums![c] = totalX.total; dots![c] = totalDot.total }
@@ -206,8 +206,8 @@ extension BlockKernel {
       blockedChunks(length, { i, lanes in
         let v = load(row + i, lanes)
         let (da, db) = maxBranchGrads(v * g, v * load(gs + i, lanes), load(dyRow + i, lanes))
-        accDot = fma(da, v, accDot)
-        store(fma(db, v, load(q + i, lanes)), q + i, lanes)
+        accDot = mulAdd(da, v, accDot)
+        store(mulAdd(db, v, load(q + i, lanes)), q + i, lanes)
       }, endBlock: { total.add(accDot); accDot = Vec() })
       dots[c] = total.total
     }
@@ -240,7 +240,7 @@ extension BlockKernel {
         var accW = Vec(), totalW = Cascade()
         blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes)
-          accW = fma(dz, v, accW)
+          accW = mulAdd(dz, v, accW)
           store(load(dyRow + i, lanes) * load(gs + i, lanes) + dz * wc, dst + i, lanes)
         }, endBlock: { totalW.add(accW); accW = Vec() })
         weightGrad![c] = totalW.total
@@ -249,8 +249,8 @@ extension BlockKernel {
         var accW = Vec(), totalW = Cascade()
         blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), dv = load(dyRow + i, lanes)
-          accW = fma(dz, v, accW)
-          store((dv * g + dv * load(gs + i, lanes)) + fma(dz, wc, m), dst + i, lanes)
+          accW = mulAdd(dz, v, accW)
+          store((dv * g + dv * load(gs + i, lanes)) + mulAdd(dz, wc, m), dst + i, lanes)
         }, endBlock: { totalW.add(accW); accW = Vec() })
         weightGrad![c] = totalW.total
       case .max:
@@ -259,8 +259,8 @@ extension BlockKernel {
         blockedChunks(length, { i, lanes in
           let v = load(row + i, lanes), dz = load(dzs + i, lanes), gsv = load(gs + i, lanes)
           let (da, db) = maxBranchGrads(v * g, v * gsv, load(dyRow + i, lanes))
-          accW = fma(dz, v, accW)
-          store((da * g + db * gsv) + fma(dz, wc, m), dst + i, lanes)
+          accW = mulAdd(dz, v, accW)
+          store((da * g + db * gsv) + mulAdd(dz, wc, m), dst + i, lanes)
         }, endBlock: { totalW.add(accW); accW = Vec() })
         weightGrad![c] = totalW.total
       }

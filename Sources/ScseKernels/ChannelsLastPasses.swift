@@ -25,7 +25,7 @@ extension BlockKernel {
         blockedChunks(channels, { i, lanes in
           let v = load(px + i, lanes)
           store(load(sums + i, lanes) + v, sums + i, lanes)
-          acc = fma(load(w + i, lanes), v, acc)
+          acc = mulAdd(load(w + i, lanes), v, acc)
         }, endBlock: { total.add(acc); acc = Vec() })
         z[s] = total.total
       case (true, false):
@@ -88,7 +88,7 @@ extension BlockKernel {
           let product = dv * v
           store(load(sums + i, lanes) + v, sums + i, lanes)
           store(load(dots + i, lanes) + product, dots + i, lanes)
-          accZ = fma(load(w + i, lanes), v, accZ)
+          accZ = mulAdd(load(w + i, lanes), v, accZ)
           accQ += product
         }, endBlock: { totalZ.add(accZ); totalQ.add(accQ); accZ = Vec(); accQ = Vec() })
         z[s] = totalZ.total
@@ -97,14 +97,14 @@ extension BlockKernel {
         chunks(channels) { i, lanes in
           let v = load(px + i, lanes), dv = load(pdy + i, lanes)
           store(load(sums + i, lanes) + v, sums + i, lanes)
-          store(fma(dv, v, load(dots + i, lanes)), dots + i, lanes)
+          store(mulAdd(dv, v, load(dots + i, lanes)), dots + i, lanes)
         }
       default:
         var accZ = Vec(), accQ = Vec(), totalZ = Cascade(), totalQ = Cascade()
         blockedChunks(channels, { i, lanes in
           let v = load(px + i, lanes)
-          accZ = fma(load(w + i, lanes), v, accZ)
-          accQ = fma(load(pdy + i, lanes), v, accQ)
+          accZ = mulAdd(load(w + i, lanes), v, accZ)
+          accQ = mulAdd(load(pdy + i, lanes), v, accQ)
         }, endBlock: { totalZ.add(accZ); totalQ.add(accQ); accZ = Vec(); accQ = Vec() })
         z[s] = totalZ.total
         q[s] = totalQ.total
@@ -131,8 +131,8 @@ extension BlockKernel {
       blockedChunks(channels, { i, lanes in
         let v = load(px + i, lanes)
         let (da, db) = maxBranchGrads(v * load(gc + i, lanes), v * gsv, load(pdy + i, lanes))
-        store(fma(da, v, load(dots + i, lanes)), dots + i, lanes)
-        accQ = fma(db, v, accQ)
+        store(mulAdd(da, v, load(dots + i, lanes)), dots + i, lanes)
+        accQ = mulAdd(db, v, accQ)
       }, endBlock: { total.add(accQ); accQ = Vec() })
       q[s] = total.total
     }
@@ -162,22 +162,22 @@ extension BlockKernel {
       case .spatialOnly:
         chunks(channels) { i, lanes in
           let v = load(px + i, lanes)
-          store(fma(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
+          store(mulAdd(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
           store(load(pdy + i, lanes) * gsv + dz * load(w + i, lanes), dst + i, lanes)
         }
       case .sum:
         chunks(channels) { i, lanes in
           let v = load(px + i, lanes), dv = load(pdy + i, lanes)
-          store(fma(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
+          store(mulAdd(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
           let direct = dv * load(gc + i, lanes) + dv * gsv
-          store(direct + fma(dz, load(w + i, lanes), load(dm + i, lanes)), dst + i, lanes)
+          store(direct + mulAdd(dz, load(w + i, lanes), load(dm + i, lanes)), dst + i, lanes)
         }
       case .max:
         chunks(channels) { i, lanes in
           let v = load(px + i, lanes), gcv = load(gc + i, lanes)
           let (da, db) = maxBranchGrads(v * gcv, v * gsv, load(pdy + i, lanes))
-          store(fma(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
-          store((da * gcv + db * gsv) + fma(dz, load(w + i, lanes), load(dm + i, lanes)), dst + i, lanes)
+          store(mulAdd(dz, v, load(weightGrad + i, lanes)), weightGrad + i, lanes)
+          store((da * gcv + db * gsv) + mulAdd(dz, load(w + i, lanes), load(dm + i, lanes)), dst + i, lanes)
         }
       }
     }

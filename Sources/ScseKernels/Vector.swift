@@ -21,10 +21,16 @@ func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// `a * b + c` with one rounding (an FMA instruction where the target has it).
+/// `a * b + c`: one FMA instruction (one rounding) in the variants built with
+/// `SCSE_FMA` (x86-64-v3, aarch64), a multiply and an add (two roundings)
+/// elsewhere. Without FMA hardware a fused result needs a libm call per lane.
 @inline(__always)
-func fma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+func mulAdd(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
+  #if SCSE_FMA
   c.addingProduct(a, b)
+  #else
+  a * b + c
+  #endif
 }
 
 /// `Float.maximum` semantics of torch.maximum: NaN in either operand wins.
@@ -112,15 +118,15 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> 
   while i + blockLength <= count {
     var acc0 = Vec(), acc1 = Vec()
     for k in Swift.stride(from: i, to: i + blockLength, by: 2 * vecWidth) {
-      acc0 = fma(loadVec(a + k), loadVec(b + k), acc0)
-      acc1 = fma(loadVec(a + k + vecWidth), loadVec(b + k + vecWidth), acc1)
+      acc0 = mulAdd(loadVec(a + k), loadVec(b + k), acc0)
+      acc1 = mulAdd(loadVec(a + k + vecWidth), loadVec(b + k + vecWidth), acc1)
     }
     total.add(acc0 + acc1)
     i += blockLength
   }
   if i < count {
     var acc = Vec()
-    chunks(count - i) { k, lanes in acc = fma(load(a + i + k, lanes), load(b + i + k, lanes), acc) }
+    chunks(count - i) { k, lanes in acc = mulAdd(load(a + i + k, lanes), load(b + i + k, lanes), acc) }
     total.add(acc)
   }
   return total.total
@@ -135,8 +141,8 @@ func shortDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ count: In
   var i = 0
   while i + 2 * vecWidth <= count {
     if let b {
-      acc0 = fma(loadVec(a + i), loadVec(b + i), acc0)
-      acc1 = fma(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
+      acc0 = mulAdd(loadVec(a + i), loadVec(b + i), acc0)
+      acc1 = mulAdd(loadVec(a + i + vecWidth), loadVec(b + i + vecWidth), acc1)
     } else {
       acc0 += loadVec(a + i)
       acc1 += loadVec(a + i + vecWidth)
@@ -144,7 +150,7 @@ func shortDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ count: In
     i += 2 * vecWidth
   }
   if i + vecWidth <= count {
-    acc0 = b.map { fma(loadVec(a + i), loadVec($0 + i), acc0) } ?? acc0 + loadVec(a + i)
+    acc0 = b.map { mulAdd(loadVec(a + i), loadVec($0 + i), acc0) } ?? acc0 + loadVec(a + i)
     i += vecWidth
   }
   var total = i > 0 ? (acc0 + acc1).sum() : 0
@@ -191,10 +197,10 @@ func vectorTimesMatrix(_ a: UnsafePointer<Float>, rows: Int, _ m: UnsafePointer<
       let end = Swift.min(i + 16, rows)
       while i < end {
         let s = Vec(repeating: a[i]), row = m + i * rowStride + k0
-        a0 = fma(s, load(row, l0), a0)
-        if l1 > 0 { a1 = fma(s, load(row + vecWidth, l1), a1) }
-        if l2 > 0 { a2 = fma(s, load(row + 2 * vecWidth, l2), a2) }
-        if l3 > 0 { a3 = fma(s, load(row + 3 * vecWidth, l3), a3) }
+        a0 = mulAdd(s, load(row, l0), a0)
+        if l1 > 0 { a1 = mulAdd(s, load(row + vecWidth, l1), a1) }
+        if l2 > 0 { a2 = mulAdd(s, load(row + 2 * vecWidth, l2), a2) }
+        if l3 > 0 { a3 = mulAdd(s, load(row + 3 * vecWidth, l3), a3) }
         i += 1
       }
       t0.add(a0); t1.add(a1); t2.add(a2); t3.add(a3)
@@ -215,7 +221,7 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
   let a = Vec(repeating: alpha)
   var i = 0
   while i + vecWidth <= count {
-    storeVec(fma(a, loadVec(x + i), loadVec(y + i)), y + i)
+    storeVec(mulAdd(a, loadVec(x + i), loadVec(y + i)), y + i)
     i += vecWidth
   }
   while i < count { y[i] = alpha * x[i] + y[i]; i += 1 }

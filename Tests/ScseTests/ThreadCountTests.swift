@@ -77,4 +77,10 @@ import Testing
     ScseSettings.threadCount = 0
     #expect(ScseSettings.threadCount >= 1 && ScseSettings.threadCount == Int(scse_get_num_threads()))
   }
+
+  /// The Swift API and the C ABI report the same kernel variant.
+  @Test func instructionSetIsTheLibraryOne() {
+    #expect(["baseline", "avx2"].contains(ScseSettings.instructionSet))
+    #expect(ScseSettings.instructionSet == String(cString: scse_cpu_isa()))
+  }
 }

@@ -1,6 +1,7 @@
 /* Tests of libscse's C ABI (include/scse.h). Exits 1 if any check failed,
  * after printing every failure. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -46,8 +47,24 @@ static void test_status_strings(void) {
   }
 }
 
+/* scse_cpu_isa() names a known variant; SCSE_TEST_EXPECT_ISA, when set (by
+ * the per-variant ctest runs), is the one this run must be on. */
+static void test_cpu_isa(void) {
+  const char *isa = scse_cpu_isa();
+  const char *expected = getenv("SCSE_TEST_EXPECT_ISA");
+  check_context = "cpu isa";
+  CHECK(isa != NULL, "scse_cpu_isa() returned NULL");
+  if (isa == NULL) return;
+  CHECK(strcmp(isa, "baseline") == 0 || strcmp(isa, "avx2") == 0, "unknown variant \"%s\"", isa);
+  CHECK(isa == scse_cpu_isa(), "scse_cpu_isa() is not one static string");
+  if (expected != NULL) {
+    CHECK(strcmp(isa, expected) == 0, "running the \"%s\" kernels, expected \"%s\"", isa, expected);
+  }
+}
+
 int main(void) {
   test_version();
+  test_cpu_isa();
   test_status_strings();
   test_statuses();
   test_out_of_memory();
@@ -56,6 +73,6 @@ int main(void) {
     fprintf(stderr, "%d of %d checks FAILED\n", check_failures, check_total);
     return 1;
   }
-  printf("all %d checks passed (libscse %s)\n", check_total, scse_version());
+  printf("all %d checks passed (libscse %s, %s kernels)\n", check_total, scse_version(), scse_cpu_isa());
   return 0;
 }

@@ -171,11 +171,17 @@ def test_non_dense_input_to_the_operator():
     _close(y, _reference(view, params, aggregate))
 
 
-def test_cpu_autocast_computes_in_float32():
+def _module_and_reference():
+    """An scSE module and the ai-med reference with its parameters."""
     torch.manual_seed(0)
     module = st.ChannelSpatialSELayer(8, 2)
     ref = em.AimedChannelSpatialSE(8, 2)
     ref.load_state_dict(module.state_dict())
+    return module, ref
+
+
+def test_cpu_autocast_computes_in_float32():
+    module, ref = _module_and_reference()
     x = torch.randn(2, 8, 5, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert module.uses_native(x.bfloat16())
@@ -213,12 +219,18 @@ def test_paths_by_situation(monkeypatch):
         y_eager = module(x)
     assert len(calls) == 2
     assert torch.equal(y_mode, y_eager)
-    y_grad = module(x)  # parameters require grad: the operator, with autograd
-    assert "scse_forward" in type(y_grad.grad_fn).__name__ and len(calls) == 3
+    y_grad = module(x)  # parameters require grad: libscse through autograd.Function
+    assert type(y_grad.grad_fn).__name__ == "_NativeBlockBackward" and len(calls) == 3
     assert torch.equal(y_grad.detach(), y_eager)
+    with _OpLog() as log:  # observed with gradients: the operator, with its autograd
+        y_op = module(x)
+    assert log.ops == ["scse.forward.default"] and len(calls) == 4
+    assert "scse_forward" in type(y_op.grad_fn).__name__
+    y_op.sum().backward()
+    assert module.cSE.fc1.weight.grad is not None
     # PyTorch operations for float64; libscse is not called.
     y64 = module.double()(x.double())
-    assert len(calls) == 3
+    assert len(calls) == 4
     _close(y64, y_eager)
 
 
@@ -250,3 +262,75 @@ def test_large_outputs_use_huge_page_aligned_memory():
     assert y.data_ptr() % (2 << 20) == 0
     y_small = module(torch.randn(1, 64, 4, 4))
     assert y_small.shape == (1, 64, 4, 4)
+
+
+def test_large_outputs_are_recycled_only_when_unreferenced():
+    from scse import _torch_ops
+
+    module = st.ChannelSELayer(64, 16)
+    x = torch.randn(2, 64, 128, 128)  # 8 MiB
+    with torch.no_grad():
+        first = module(x)
+        address = first.data_ptr()
+        kept = first[0]  # a view keeps the memory in use
+        del first
+        second = module(x)
+        assert second.data_ptr() != address
+        assert torch.equal(kept, module(x)[0])
+        del kept
+        third = module(x)  # the first buffer is free now
+        assert third.data_ptr() == address
+        alias = third.numpy()  # a NumPy view of the tensor
+        del third
+        fourth = module(x)
+        assert fourth.data_ptr() != address
+        assert alias.ctypes.data == address
+    assert sum(b.nbytes for b in _torch_ops._pool) <= _torch_ops.OUTPUT_POOL_BYTES
+
+
+def test_copies_and_pickles_leave_the_parameter_cache_behind():
+    import copy
+    import pickle
+
+    torch.manual_seed(0)
+    module = st.ChannelSpatialSELayer(8, 2)
+    x = torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        module(x)
+        assert "_scse_gates" in module.__dict__
+        for clone in (copy.deepcopy(module), pickle.loads(pickle.dumps(module))):
+            assert "_scse_gates" not in clone.__dict__
+            clone.cSE.fc1.weight.mul_(3)  # the copy has its own parameters
+            assert not torch.equal(clone(x), module(x))
+            clone.cSE.fc1.weight.div_(3)
+            _close(clone(x), module(x))
+        scripted = torch.jit.script(module)
+        _close(scripted(x), module(x))
+
+
+def test_torch_func_transforms_run_pytorch_operations():
+    module, ref = _module_and_reference()
+    x = torch.randn(3, 8, 4, 5)
+    grad = torch.func.grad(lambda t: module(t).square().sum())(x)
+    want = torch.func.grad(lambda t: ref(t).square().sum())(x)
+    _close(grad, want)
+    batched = torch.func.vmap(module)(x.unsqueeze(1))
+    _close(batched.squeeze(1), ref(x))
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_activation_checkpointing(reentrant):
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    module = st.ChannelSpatialSELayer(8, 2, "max")
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    got = checkpoint(module, x, use_reentrant=reentrant)
+    got.square().sum().backward()
+    got_grads = [x.grad.clone()] + [p.grad.clone() for p in module.parameters()]
+    x.grad = None
+    module.zero_grad()
+    module(x).square().sum().backward()
+    want = [x.grad] + [p.grad for p in module.parameters()]
+    for g, w in zip(got_grads, want):
+        _close(g, w)

@@ -32,6 +32,7 @@ __all__ = [
     "Error",
     "set_num_threads",
     "get_num_threads",
+    "cpu_isa",
     "__version__",
 ]
 
@@ -57,3 +58,13 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads calls will use, always >= 1."""
     return _native.get_num_threads()
+
+
+def cpu_isa() -> str:
+    """The kernel variant this process runs (scse_cpu_isa()).
+
+    ``"avx2"`` (x86-64-v3: AVX2 and FMA) or ``"baseline"`` (any x86-64 CPU;
+    NEON on aarch64): the strongest one the CPU supports, capped by the
+    SCSE_CPU_ISA environment variable when the first call is made.
+    """
+    return _native.cpu_isa()

@@ -63,6 +63,7 @@ def _demo(args: argparse.Namespace) -> int:
           f"reduction_ratio={args.reduction_ratio}) on {shape} float32, "
           f"{'channels last' if args.channels_last else 'channels first'}")
     print(f"threads: {scse.get_num_threads()} (scse and torch), median of {args.repeats} repeats")
+    print(f"kernels: {scse.cpu_isa()} (SCSE_CPU_ISA=baseline or avx2 caps the choice)")
 
     ours_fwd = _median_ms(lambda: layer(x), args.repeats)
     ours_both = _median_ms(lambda: (layer(x), layer.backward(x, grad_y)), args.repeats)

@@ -56,7 +56,7 @@ PyDoc_STRVAR(module_doc,
 "      sse_grads (weight, bias or None), each in the shape of the parameter\n"
 "      passed (hidden == 0 with None weights: shapes (0, C) and (C, 0)).\n"
 "  version() -> str, status_string(code) -> str,\n"
-"  set_num_threads(n) -> None, get_num_threads() -> int.\n"
+"  set_num_threads(n) -> None, get_num_threads() -> int, cpu_isa() -> str.\n"
 "\n"
 "Errors: TypeError for a non-ndarray or a non-float32 (or byte-swapped)\n"
 "array, ValueError for a wrong shape, zero-size dimension, memory order,\n"
@@ -649,6 +649,17 @@ static PyObject *native_get_num_threads(PyObject *module, PyObject *unused) {
   return PyLong_FromLong((long)n);
 }
 
+PyDoc_STRVAR(cpu_isa_doc,
+"cpu_isa() -> str\n\nscse_cpu_isa(): the kernel variant in use, \"avx2\" or \"baseline\".");
+
+static PyObject *native_cpu_isa(PyObject *module, PyObject *unused) {
+  const char *text;
+  Py_BEGIN_ALLOW_THREADS
+  text = scse_cpu_isa();
+  Py_END_ALLOW_THREADS
+  return PyUnicode_FromString(text);
+}
+
 static PyMethodDef native_methods[] = {
     {"forward", (PyCFunction)(void (*)(void))native_forward, METH_VARARGS | METH_KEYWORDS,
      forward_doc},
@@ -658,6 +669,7 @@ static PyMethodDef native_methods[] = {
     {"status_string", native_status_string, METH_O, status_string_doc},
     {"set_num_threads", native_set_num_threads, METH_O, set_num_threads_doc},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, get_num_threads_doc},
+    {"cpu_isa", native_cpu_isa, METH_NOARGS, cpu_isa_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -62,3 +62,6 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """scse_get_num_threads(), always >= 1."""
+
+def cpu_isa() -> str:
+    """scse_cpu_isa(): "avx2" or "baseline"."""

@@ -40,6 +40,7 @@ list (e.g. ``layer_norm``); libscse has no lower-precision kernel.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -115,28 +116,67 @@ def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor
 
 
 # Outputs of at least this size get memory aligned to transparent huge pages
-# (numpy advises huge pages for its buffers from 4 MiB on; PyTorch's CPU
-# allocator advises nothing, so a fresh 32 MiB output from torch.empty_like
-# faults in 8192 4 KiB pages on every call).
+# and are recycled (numpy advises huge pages for its buffers from 4 MiB on;
+# PyTorch's CPU allocator advises nothing, so a fresh 32 MiB output from
+# torch.empty_like faults in 8192 4 KiB pages on every call).
 HUGE_PAGE_BYTES = 2 << 20
 HUGE_OUTPUT_BYTES = 4 << 20
+#: Bytes of unused output buffers kept for reuse; more are released.
+OUTPUT_POOL_BYTES = 256 << 20
+_LINUX = sys.platform.startswith("linux")
+_pool: List[Any] = []  # whole buffers, most recently used last
+_pool_lock = threading.Lock()
+
+
+def _unused(index: int) -> bool:
+    # References to a free buffer: the pool's list and getrefcount's argument.
+    # Every view of it (the output array, the tensor storage holding that
+    # array, NumPy views of the tensor) keeps it as its base, so a count of 2
+    # means nothing can reach its memory any more.
+    return sys.getrefcount(_pool[index]) == 2
+
+
+def _buffer(size: int) -> Any:
+    """A float32 buffer of ``size`` elements + one huge page: a free pooled
+    one of that size, else a new one (pooled while the pool has room)."""
+    length = size + HUGE_PAGE_BYTES // 4
+    with _pool_lock:
+        for index in range(len(_pool)):
+            if _pool[index].size == length and _unused(index):
+                _pool.append(_pool.pop(index))
+                return _pool[-1]
+        # Release unused buffers, oldest first, until the new one fits.
+        held = sum(buffer.nbytes for buffer in _pool) + 4 * length
+        released = []
+        for index in [i for i in range(len(_pool)) if _unused(i)]:
+            if held <= OUTPUT_POOL_BYTES:
+                break
+            held -= _pool[index].nbytes
+            released.append(index)
+        for index in reversed(released):
+            del _pool[index]
+        buffer = np.empty(length, dtype=np.float32)
+        if held <= OUTPUT_POOL_BYTES:
+            _pool.append(buffer)
+        return buffer
 
 
 def new_output(like: Any) -> Any:
-    """An uninitialised float32 array of like's shape and libscse layout, on
-    huge-page-aligned NumPy memory, or None (the binding then allocates)
-    below HUGE_OUTPUT_BYTES or off Linux.
+    """An uninitialised float32 array of like's shape and libscse layout, or
+    None (the binding then allocates) below HUGE_OUTPUT_BYTES or off Linux.
 
-    NumPy advises MADV_HUGEPAGE from the first 4 KiB page boundary of a
-    large buffer, which leaves up to two partial 2 MiB regions in 4 KiB
-    pages; the array starts at a 2 MiB boundary of a buffer 2 MiB longer, so
-    every page it touches is a huge page (the slack is never touched, so it
-    costs address space, not memory).
+    Large outputs start on a 2 MiB boundary of a buffer one huge page
+    longer: NumPy advises MADV_HUGEPAGE from the buffer's first 4 KiB
+    boundary, so every page the array touches is a 2 MiB one (the slack is
+    never touched: address space, not memory). Buffers are recycled once no
+    array or tensor refers to them (CPython reference counts; up to
+    OUTPUT_POOL_BYTES of unused ones are kept), so a model's steady state
+    writes into memory that is already mapped: no page faults, no zeroing.
     """
-    if like.nbytes < HUGE_OUTPUT_BYTES or not sys.platform.startswith("linux"):
+    if like.nbytes < HUGE_OUTPUT_BYTES or not _LINUX:
         return None
     size = like.size
-    buffer = np.empty(size + HUGE_PAGE_BYTES // 4, dtype=np.float32)
+    buffer = _buffer(size)
     start = (-buffer.ctypes.data % HUGE_PAGE_BYTES) // 4
     flat = buffer[start:start + size]
     if like.flags.c_contiguous:
@@ -185,9 +225,8 @@ def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tenso
     if xd is not x:
         grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)
     flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
-    params = (w1, b1, w2, b2, sw, sb)
-    grads = tuple(x.new_empty(0) if g is None else wrap(g).view(p.shape)
-                  for g, p in zip(flat, params))
+    # The binding returns each gradient in its parameter's shape.
+    grads = tuple(x.new_empty(0) if g is None else wrap(g) for g in flat)
     return (grad_input,) + grads
 
 

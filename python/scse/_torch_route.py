@@ -1,18 +1,18 @@
 """Which computation an ``scse.torch`` module's forward call runs.
 
-1. **Eager native call** (no operator dispatch) when no gradient is needed
-   (``torch.no_grad()``, ``inference_mode()``, or nothing requires grad)
-   and nothing observes operators (no ``torch.compile``/``torch.export``
-   tracing, ``torch.jit.trace``, ``TorchDispatchMode`` or
-   ``TorchFunctionMode``, functorch transform, tensor subclass). libscse
-   reads the input in place and writes a new output; the binding's own
-   checks decide whether it takes the tensor (CPU float32, dense in a
-   supported layout); when it refuses, the call continues at 2 or 3. The
-   module's parameters are turned into NumPy views once and reused while
-   the same tensors sit at the same addresses.
+1. **Eager native call** (no operator dispatch) when nothing records or
+   transforms the call: no ``torch.compile``/``torch.export`` tracing,
+   ``torch.jit.trace``, ``TorchDispatchMode`` or ``TorchFunctionMode``,
+   functorch transform or tensor subclass. libscse reads the input in place
+   and writes a new output; when a gradient is needed, an
+   ``autograd.Function`` (``_NativeBlock``) records libscse's backward.
+   The binding's own checks decide whether it takes the tensor (CPU
+   float32, dense in a supported layout); when it refuses, the call
+   continues at 2 or 3. The module's parameters are turned into NumPy
+   views once and reused while the same tensors sit at the same addresses.
 2. **The operator** ``torch.ops.scse.forward`` for CPU float32 dense
-   inputs otherwise (training, capture, fake tensors, and CPU autocast with
-   float32 or lower-precision tensors): autograd, ``torch.compile``,
+   inputs otherwise (capture, fake tensors, dispatch modes, and CPU
+   autocast with lower-precision tensors): autograd, ``torch.compile``,
    ``torch.export``, ``torch.jit.trace`` and the ONNX exporters see it; its
    backward is ``torch.ops.scse.backward``.
 3. **PyTorch operations** for what libscse does not take: other devices,
@@ -26,15 +26,18 @@ from operator import is_ as _is
 from typing import Any, Optional, Tuple
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _native
-from ._torch_ops import forward_op, is_channels_last, new_output
+from ._torch_ops import forward_op, in_layout_of, is_channels_last, new_output
 
 _Tensor = Optional[torch.Tensor]
 Params = Tuple[_Tensor, ...]
 
 _Tensor_type = torch.Tensor
-_is_compiling = torch.compiler.is_compiling
+# Dynamo folds this to True while it traces (torch.compile, strict torch.export);
+# non-strict export and make_fx trace with a dispatch mode and fake tensors.
+_is_compiling = torch.compiler.is_dynamo_compiling
 _is_tracing = torch._C._is_tracing
 _dispatch_modes = torch._C._len_torch_dispatch_stack
 _function_modes = torch._C._is_torch_function_mode_enabled
@@ -61,77 +64,94 @@ def operator_applies(x: torch.Tensor, params: Params) -> bool:
     return all(p is None or _plain(p, dtypes) for p in params)
 
 
-def check_input(x: Any, channels: int) -> None:
-    """TypeError/ValueError unless x is a tensor (N, channels, *spatial), 1-3 spatial dims."""
-    if not isinstance(x, _Tensor_type):
-        raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
-    if not _is_compiling() and _is_tracing():  # sizes are traced values; the operator checks them
-        return
-    shape = x.shape
-    if not 3 <= len(shape) <= 5:
+def _check_shape(x: torch.Tensor, channels: int) -> None:
+    if not 3 <= x.dim() <= 5:
         raise ValueError("input_tensor must have shape (N, C, *spatial) with 1 to 3 spatial "
-                         f"dimensions, got {tuple(shape)}")
-    if shape[1] != channels:
-        raise ValueError(f"input_tensor has {shape[1]} channels, the layer expects {channels}")
+                         f"dimensions, got {tuple(x.shape)}")
+    if x.size(1) != channels:
+        raise ValueError(f"input_tensor has {x.size(1)} channels, the layer expects {channels}")
 
 
-def _unobserved(x: torch.Tensor, params: Params) -> bool:
-    """Nothing records, transforms or differentiates this call."""
-    if _is_compiling() or _is_tracing() or _dispatch_modes() or _function_modes():
-        return False
-    if type(x) is not _Tensor_type or _functorch_level() is not None:
-        return False
-    if _grad_enabled():
-        if x.requires_grad:
-            return False
-        for p in params:
-            if p is not None and p.requires_grad:
-                return False
-    return True
-
-
-def _arrays(params: Params) -> Any:
-    """NumPy views of plain CPU float32 parameters, or None."""
+def _gates(hidden: Optional[int], params: Params) -> Any:
+    """The binding's ``(cse, sse)`` arguments: NumPy views of plain CPU
+    float32 parameters, or None when a parameter is anything else."""
     if not all(p is None or _plain(p, (_float32,)) for p in params):
         return None
-    return tuple(None if p is None else p.detach().numpy() for p in params)
+    w1, b1, w2, b2, sw, sb = (None if p is None else p.detach().numpy() for p in params)
+    return (None if hidden is None else (hidden, w1, b1, w2, b2),
+            None if sw is None else (sw, sb))
 
 
-def _cached_arrays(owner: Any, params: Params) -> Any:
-    """:func:`_arrays`, kept on owner while the same tensor objects sit at
+def _cached_gates(owner: Any, hidden: Optional[int], params: Params) -> Any:
+    """:func:`_gates`, kept on owner while the same tensor objects sit at
     the same addresses (the cache holds the tensors, so neither an object id
     nor an address can be reused meanwhile; ``param.data = ...``, as
     ``module.to()`` does, changes the address)."""
     addresses = [p.data_ptr() for p in params if p is not None]
-    cache = owner.__dict__.get("_scse_arrays")
+    cache = owner.__dict__.get("_scse_gates")
     if cache is not None and cache[1] == addresses and all(map(_is, params, cache[0])):
         return cache[2]
-    arrays = _arrays(params)
-    owner.__dict__["_scse_arrays"] = (params, addresses, arrays)
-    return arrays
+    gates = _gates(hidden, params)
+    owner.__dict__["_scse_gates"] = (params, addresses, gates)
+    return gates
+
+
+class _NativeBlock(torch.autograd.Function):
+    """The eager training path: libscse forward and backward with the
+    module's cached parameter arrays, without operator dispatch."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, aggregate: int, gates: Tuple[Any, Any],
+                *params: _Tensor) -> torch.Tensor:
+        xa = x.detach().numpy()
+        y = _native.forward(xa, gates[0], gates[1], aggregate, new_output(xa))
+        ctx.save_for_backward(x, *params)
+        ctx.aggregate, ctx.gates = aggregate, gates
+        return torch.from_numpy(y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: torch.Tensor) -> Tuple[_Tensor, ...]:
+        x = ctx.saved_tensors[0]  # unpacking checks that nothing saved was modified in place
+        cse, sse = ctx.gates
+        grad_x, channel, spatial = _native.backward(
+            x.detach().numpy(), in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate)
+        needs = ctx.needs_input_grad
+        flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
+        grads = tuple(None if g is None or not need else torch.from_numpy(g)
+                      for g, need in zip(flat, needs[3:]))
+        return (torch.from_numpy(grad_x) if needs[0] else None, None, None) + grads
 
 
 def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggregate: int,
-        params: Params, cacheable: bool = True) -> Optional[torch.Tensor]:
-    """The block's output on x, or None when libscse does not take the call
-    (the caller then runs PyTorch operations). ``hidden`` None means no
-    channel gate; ``params`` are (w1, b1, w2, b2, sw, sb)."""
-    check_input(x, channels)
-    if _unobserved(x, params):
-        arrays = _cached_arrays(owner, params) if cacheable else _arrays(params)
-        if arrays is not None:
-            w1, b1, w2, b2, sw, sb = arrays
-            try:
-                xa = x.numpy()
-                out = new_output(xa)
-                y = _native.forward(xa, cse=None if hidden is None else (hidden, w1, b1, w2, b2),
-                                    sse=None if sw is None else (sw, sb), aggregate=aggregate,
-                                    out=out)
-            except (TypeError, ValueError, RuntimeError):
-                pass  # not a tensor the binding takes as it is: decide below
-            else:
-                return torch.from_numpy(y)
+        params: Params, cacheable: bool = True) -> torch.Tensor:
+    """The block's output on x. ``hidden`` None means no channel gate;
+    ``params`` are (w1, b1, w2, b2, sw, sb); ``owner`` (the module) keeps
+    the parameters' NumPy views when ``cacheable``."""
+    if type(x) is not _Tensor_type and not isinstance(x, _Tensor_type):
+        raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
+    if _is_compiling():
+        _check_shape(x, channels)
+    elif not _is_tracing():  # traced sizes are values; the operator checks them
+        if (type(x) is _Tensor_type and not _dispatch_modes() and not _function_modes()
+                and _functorch_level() is None):
+            # Nothing records or transforms the call: libscse without dispatch.
+            gates = _cached_gates(owner, hidden, params) if cacheable else _gates(hidden, params)
+            if gates is not None:
+                try:
+                    if _grad_enabled() and (x.requires_grad or any(
+                            p is not None and p.requires_grad for p in params)):
+                        y: torch.Tensor = _NativeBlock.apply(x, aggregate, gates, *params)
+                        return y
+                    xa = x.numpy()
+                    return torch.from_numpy(
+                        _native.forward(xa, gates[0], gates[1], aggregate, new_output(xa)))
+                except (TypeError, ValueError, RuntimeError):
+                    pass  # the binding does not take x as it is (it checks shape, dtype, layout)
+        _check_shape(x, channels)
     if operator_applies(x, params):
         result: torch.Tensor = forward_op(x, *params, aggregate)
         return result
-    return None
+    from .torch import _torch_math
+
+    return _torch_math(x, hidden, aggregate, *params)

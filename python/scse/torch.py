@@ -90,14 +90,6 @@ def _torch_math(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Ten
     return branches[0] + branches[1]
 
 
-def _run(owner: nn.Module, x: torch.Tensor, channels: int, hidden: Optional[int],
-         aggregate: int, tensors: Tuple[_Tensor, ...], cacheable: bool = True) -> torch.Tensor:
-    y = _route.run(owner, x, channels, hidden, aggregate, tensors, cacheable)
-    if y is None:
-        return _torch_math(x, hidden, aggregate, *tensors)
-    return y
-
-
 def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
     """A Linear's or Conv's (weight, bias); read from _parameters, which
     attribute access would reach through nn.Module.__getattr__."""
@@ -116,7 +108,18 @@ def _quiet_linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
         return nn.Linear(fan_in, fan_out, bias=bias)
 
 
-class ChannelSELayer(nn.Module):
+class _Block(nn.Module):
+    """What the three modules share: the eager path's parameter-view cache
+    (``_scse_gates``, see ``scse._torch_route``) stays out of pickles and
+    copies; it is rebuilt on the next call."""
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_scse_gates", None)
+        return state
+
+
+class ChannelSELayer(_Block):
     """Channel squeeze & excitation (cSE), the reference module on libscse.
 
     ``y = x * sigmoid(fc2(relu(fc1(mean(x over space)))))``.
@@ -152,7 +155,7 @@ class ChannelSELayer(nn.Module):
         if torch.jit.is_scripting():
             return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
                                           self.fc2.weight, self.fc2.bias, None, None, 0)
-        return _run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
+        return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
                     self._tensors())
 
     @torch.jit.unused
@@ -174,7 +177,7 @@ class ChannelSELayer(nn.Module):
                 f"hidden={self.num_channels_reduced}")
 
 
-class SpatialSELayer(nn.Module):
+class SpatialSELayer(_Block):
     """Spatial squeeze & excitation (sSE), the reference module on libscse.
 
     ``y = x * sigmoid(conv(x))`` with ``conv`` a 1x1 nn.Conv2d from C
@@ -212,7 +215,7 @@ class SpatialSELayer(nn.Module):
                 return torch.ops.scse.forward(input_tensor, None, None, None, None,
                                               self.conv.weight, self.conv.bias, 0)
             return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
-        return _run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
+        return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
                     cacheable=weights is None)
 
     @torch.jit.unused
@@ -230,7 +233,7 @@ class SpatialSELayer(nn.Module):
         return f"num_channels={self.num_channels}"
 
 
-class ChannelSpatialSELayer(nn.Module):
+class ChannelSpatialSELayer(_Block):
     """Concurrent spatial and channel squeeze & excitation (scSE) on libscse.
 
     ``y = cSE(x) + sSE(x)`` (``aggregate="sum"``, the paper and the
@@ -265,7 +268,7 @@ class ChannelSpatialSELayer(nn.Module):
                 input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
                 self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
                 1 if self.aggregate == "max" else 0)
-        return _run(self, input_tensor, self.num_channels, self._hidden,
+        return _route.run(self, input_tensor, self.num_channels, self._hidden,
                     _AGGREGATES[self.aggregate], self._tensors())
 
     @torch.jit.unused
