@@ -141,7 +141,6 @@ bench: deps install-python bench-native bench-swift
 # valgrind, a short fuzz pass); `make sanitize` runs every sanitizer and valgrind;
 # `make fuzz` fuzzes for FUZZ_SECONDS.
 SWIFT_TOOLCHAIN ?= $(patsubst %/bin/swiftc,%,$(shell command -v swiftc))
-SAN_CC ?= $(SWIFT_TOOLCHAIN)/bin/clang
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= build-fuzz
@@ -178,24 +177,23 @@ test-valgrind: build
 	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_scse
 	$(VALGRIND) $(BUILD_DIR)/Tests/c/test_reliability $(VALGRIND_GROUPS)
 
+# The asan preset builds the harness (fuzz/CMakeLists.txt); FUZZ_DIR holds
+# what a run finds.
+FUZZ_BIN = $(ASAN_DIR)/fuzz/scse_fuzz
 fuzz-build: asan-build
 	mkdir -p $(FUZZ_DIR)
-	$(SAN_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -fuse-ld=lld -Wall -Wextra -Iinclude fuzz/scse_fuzz.c fuzz/fuzz_reference.c \
-	  -L$(ASAN_DIR)/Sources/ScseCABI -lscse -Wl,-rpath,$(abspath $(ASAN_DIR))/Sources/ScseCABI -lm \
-	  -o $(FUZZ_DIR)/scse_fuzz
 
 # New inputs go to fuzz/corpus-work (not committed); fuzz/corpus holds the seeds.
 fuzz: fuzz-build
 	mkdir -p fuzz/corpus-work
-	$(FUZZ_DIR)/scse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ fuzz/corpus-work fuzz/corpus
 
 # A short pass from the seeds only, for `make test`; a fixed seed makes the
 # mutations the same from run to run (`make fuzz` explores at random).
 fuzz-smoke: fuzz-build
 	rm -rf $(FUZZ_DIR)/corpus-smoke && mkdir -p $(FUZZ_DIR)/corpus-smoke
-	$(FUZZ_DIR)/scse_fuzz -seed=1 -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
+	$(FUZZ_BIN) -seed=1 -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=512 -len_control=0 -timeout=10 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus-smoke fuzz/corpus
 
 # The reliability steps `make test` runs, and every sanitizer for `make sanitize`.

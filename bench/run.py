@@ -156,8 +156,7 @@ class Bench:
                         continue
                     self.drivers[t]["c_" + isa] = capped
             if args.swift:
-                # The Swift API has no thread setter: the library reads the variable.
-                self.drivers[t]["swift"] = self._driver(args.swift, t, {"SCSE_NUM_THREADS": str(t)})
+                self.drivers[t]["swift"] = self._driver(args.swift, t)
 
     # --- correctness -------------------------------------------------------
 
@@ -271,7 +270,8 @@ def run_config(torch, args, cfg: Config) -> List[dict]:
             if args.compile:
                 diffs.update(bench.compile())
             for pass_name in args.passes:
-                timed = round_robin(bench.timers(pass_name), args.repeats, args.min_sample_ms * 1e-3)
+                timed = round_robin(bench.timers(pass_name), args.repeats, args.min_sample_ms * 1e-3,
+                                    args.budget_s)
                 train = pass_name == "fwdbwd"
                 for t in cfg.threads:
                     mine = {name.split("@")[0]: v for name, v in timed.items()
@@ -331,7 +331,7 @@ def machine_info(torch, args) -> dict:
             "onnxruntime": onnx_runtime.available() if args.ort else None,
             "scse_cpu_isa": getattr(scse, "cpu_isa", lambda: None)(),
             "threads": args.threads, "native_driver": args.native, "swift_driver": args.swift,
-            "repeats": args.repeats, "min_sample_ms": args.min_sample_ms,
+            "repeats": args.repeats, "min_sample_ms": args.min_sample_ms, "budget_s": args.budget_s,
             "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "unset"),
             "command": " ".join(sys.argv), "load_average_start": os.getloadavg()}
 
@@ -354,6 +354,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="thread counts, each applied to scse, torch and ONNX Runtime alike "
                         "(default: 1 and the online CPUs)")
     p.add_argument("--repeats", type=int, help="timed samples per implementation (default 15; 5 with --quick)")
+    p.add_argument("--budget-s", type=float, default=40.0,
+                   help="stop sampling a configuration's pass after the first repeat (at least 5) "
+                        "that ends past this many seconds: a loaded machine still finishes (default 40)")
     p.add_argument("--min-sample-ms", type=float,
                    help="each sample repeats the call until it lasts this long (default 20; 2 with --quick)")
     p.add_argument("--quick", action="store_true",
@@ -431,6 +434,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     mem = [] if args.no_memory else memory_rows(args, [c for c in args.configs
                                                      if c.threads == args.threads])
     info["load_average_end"] = os.getloadavg()
+    done = {(tuple(r["shape"]), r["layout"], r["aggregate"], r["pass"]): len(r["timings"]["floor"]["samples_s"])
+            for r in rows}
+    done.update({("marginal", tuple(r["shape"]), r["pass"]): len(r["timings"]["model_none"]["samples_s"])
+                 for r in marginal_rows})
+    info["passes_timed"] = len(done)
+    info["cut_short"] = sum(n < args.repeats for n in done.values())
     text = report.full_report(info, rows, marginal_rows, mem)
     print(text)
     if args.markdown:

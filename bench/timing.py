@@ -7,7 +7,7 @@ import gc
 import math
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -37,8 +37,12 @@ def python_timer(fn: Callable[[], object]) -> Timer:
     return run
 
 
-def round_robin(timers: Dict[str, Timer], repeats: int, min_sample_s: float) -> Dict[str, dict]:
-    """Median and best seconds per call for each timer, sampled in turn within every repeat."""
+def round_robin(timers: Dict[str, Timer], repeats: int, min_sample_s: float,
+                budget_s: Optional[float] = None, min_repeats: int = 5) -> Dict[str, dict]:
+    """Median and best seconds per call for each timer, sampled in turn within
+    every repeat. With a budget, stops after the first complete repeat (at
+    least min_repeats) that ends past it, so that a slow, loaded machine still
+    finishes; every timer keeps the same number of samples."""
     counts = {}
     for name, timer in timers.items():
         timer(1)  # warm-up: lazy initialisation, first-touch page faults
@@ -46,12 +50,15 @@ def round_robin(timers: Dict[str, Timer], repeats: int, min_sample_s: float) -> 
         counts[name] = max(1, min(20_000, math.ceil(min_sample_s / max(single, 1e-9))))
     samples: Dict[str, List[float]] = {name: [] for name in timers}
     names = list(timers)
+    start = time.perf_counter()
     gc.disable()
     try:
         for r in range(repeats):
             # Rotating the order keeps any position effect from favouring one.
             for name in names[r % len(names):] + names[:r % len(names)]:
                 samples[name].append(timers[name](counts[name]) / counts[name])
+            if budget_s is not None and r + 1 >= min_repeats and time.perf_counter() - start > budget_s:
+                break
     finally:
         gc.enable()
     return {name: {"median_s": report.median(samples[name]), "min_s": min(samples[name]),

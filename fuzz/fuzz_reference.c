@@ -50,10 +50,12 @@ void fuzz_reference(const fuzz_problem *p, fuzz_result *r) {
         double z = p->b2 ? p->b2[c] : 0.0;
         for (j = 0; j < H; j++) z += (double)p->w2[c * H + j] * fmax(pre[n * H + j], 0.0);
         gc[n * C + c] = logistic(z);
-        /* Near 1, float32 holds 1 - g only to within half an ulp of 1
-         * (3e-8), so g * (1 - g), and every gradient through the gate, has
-         * a large relative error in any float32 implementation. */
-        if (1.0 - gc[n * C + c] < 1e-4) r->fragile++;
+        /* No allowance for saturated gates: near 1, float32 holds 1 - g only
+         * to within half an ulp of 1 (3e-8), so an implementation that forms
+         * g * (1 - g) from a float32 g loses the gradient's relative accuracy
+         * (PyTorch float32 does); scse takes 1 - g = sigmoid(-z) from the
+         * logit, so it must match here as everywhere else (the seed
+         * corpus/saturated-spatial-gate, 1 - g = 1.1e-4, failed before). */
       }
     }
   }
@@ -67,8 +69,7 @@ void fuzz_reference(const fuzz_problem *p, fuzz_result *r) {
       for (s = 0; s < S; s++) {
         double z = p->bs ? p->bs[0] : 0.0;
         for (c = 0; c < C; c++) z += w[c] * p->x[AT(n, c, s)];
-        gs[n * S + s] = logistic(z);
-        if (1.0 - gs[n * S + s] < 1e-4) r->fragile++; /* as for the channel gate */
+        gs[n * S + s] = logistic(z); /* no allowance when saturated: see the channel gate */
       }
     }
   }

@@ -126,8 +126,10 @@ package func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: Unsa
   defer { workspace.release() }
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: gradY, out: gradX)
   kernel.prepareSpatialWeight()
-  let threads = ThreadCount.current
   let sample = plan.channels * plan.spatial
+  // A call too small for two threads takes the one-thread path whatever the
+  // setting, so a second thread can never make it slower.
+  let threads = Swift.min(ThreadCount.current, Swift.max(1, 6 * plan.batch * sample / minimumWorkPerThread))
   if plan.batch >= threads && kernel.weightsFitPerSample {
     parallelFor(plan.batch, threads: threads, work: 6 * plan.batch * sample) { n in kernel.backwardSample(n) }
   } else {

@@ -120,8 +120,10 @@ package func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMut
   defer { workspace.release() }
   let kernel = BlockKernel(plan: plan, workspace: workspace, x: x, gradY: nil, out: y)
   kernel.prepareSpatialWeight()
-  let threads = ThreadCount.current
   let sample = plan.channels * plan.spatial
+  // A call too small for two threads takes the one-thread path whatever the
+  // setting, so a second thread can never make it slower.
+  let threads = Swift.min(ThreadCount.current, Swift.max(1, 3 * plan.batch * sample / minimumWorkPerThread))
   if plan.batch >= threads && kernel.weightsFitPerSample {
     parallelFor(plan.batch, threads: threads, work: 3 * plan.batch * sample) { n in kernel.forwardSample(n) }
     return true

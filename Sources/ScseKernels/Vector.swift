@@ -56,8 +56,13 @@ struct Cascade {
   /// Adds one block sum.
   @inline(__always)
   mutating func add(_ block: Vec) {
-    level1 += block
     blocks &+= 1
+    // Most sums are one block long: then this is the only addition.
+    if blocks == 1 {
+      level1 = block
+      return
+    }
+    level1 += block
     guard blocks & 15 == 0 else { return }
     level2 += level1
     level1 = Vec()
@@ -75,7 +80,7 @@ struct Cascade {
 
   /// The sum of all lanes of everything added.
   @inline(__always)
-  var total: Float { lanes.sum() }
+  var total: Float { blocks <= 1 ? level1.sum() : lanes.sum() }
 }
 
 /// `chunks` over `0..<count` in blocks of `blockLength` floats, calling
@@ -107,9 +112,23 @@ func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
 @inline(__always)
 func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
   if count <= blockLength { return shortDot(a, b, count) }
-  var total = Cascade(), acc = Vec()
-  blockedChunks(count, { i, lanes in acc = mulAdd(load(a + i, lanes), load(b + i, lanes), acc) },
-                endBlock: { total.add(acc); acc = Vec() })
+  // Whole blocks with two accumulators of 8 vectors each, folded as one
+  // block sum; the last, partial block through the generic path.
+  var total = Cascade(), i = 0
+  while i + blockLength <= count {
+    var acc0 = Vec(), acc1 = Vec()
+    for k in Swift.stride(from: i, to: i + blockLength, by: 2 * vecWidth) {
+      acc0 = mulAdd(loadVec(a + k), loadVec(b + k), acc0)
+      acc1 = mulAdd(loadVec(a + k + vecWidth), loadVec(b + k + vecWidth), acc1)
+    }
+    total.add(acc0 + acc1)
+    i += blockLength
+  }
+  if i < count {
+    var acc = Vec()
+    chunks(count - i) { k, lanes in acc = mulAdd(load(a + i + k, lanes), load(b + i + k, lanes), acc) }
+    total.add(acc)
+  }
   return total.total
 }
 

@@ -62,6 +62,10 @@ def test_every_implementation_is_timed_and_correct(run):
         expected = {"floor", "numpy", "dropin", "eager"}
         if native:
             expected.add("c")
+            assert row["isa"]["c"] == results["machine"]["scse_cpu_isa"]
+            if row["isa"]["c"] != "baseline":  # a CPU with a stronger variant runs both
+                expected.add("c_baseline")
+                assert row["isa"]["c_baseline"] == "baseline"
         if ort and row["pass"] == "fwd":
             expected.add("ort")
         assert expected <= set(row["median_s"]), row["median_s"].keys()

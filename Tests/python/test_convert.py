@@ -113,7 +113,7 @@ def test_smp_unet_scse_decoder():
     assert _count(converted, SCSEModule) == 0
     assert _paths(converted, scse.torch.ChannelSpatialSELayer) == blocks and len(blocks) == 10
     assert all(converted.get_submodule(p).aggregate == "sum" for p in blocks)
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     check_equivalent("smp Unet(resnet18, scse)", model, converted, x, blocks, SMP_KEYS)
 
 
@@ -131,6 +131,17 @@ def test_timm_seresnet18():
     assert _paths(converted, scse.torch.ChannelSELayer) == blocks and len(blocks) == 8
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     check_equivalent("timm seresnet18", model, converted, x, blocks, SAME_KEYS)
+
+
+def test_timm_legacy_senet_module():
+    require("timm")
+    from timm.models.senet import SEModule
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3), SEModule(32, reduction=4), nn.Conv2d(32, 2, 1))
+    converted = _converted(model)
+    assert isinstance(converted[1], scse.torch.ChannelSELayer)
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(0))
+    check_equivalent("timm senet SEModule", model, converted, x, ["1"], SAME_KEYS)
 
 
 def test_monai_blocks():
@@ -161,7 +172,7 @@ def _warned_paths(model):
 def test_unsupported_configurations_stay_with_one_warning():
     monai = require("monai.networks.blocks")
     require("timm")
-    from timm.layers.squeeze_excite import EffectiveSEModule, SEModule
+    from timm.layers.squeeze_excite import EffectiveSEModule, SEModule, SqueezeExciteCl
     from timm.models._efficientnet_blocks import SqueezeExcite
     torch.manual_seed(0)
     model = nn.ModuleDict({
@@ -173,6 +184,7 @@ def test_unsupported_configurations_stay_with_one_warning():
         "hard_gate": SEModule(16, gate_layer="hard_sigmoid"),
         "effective": EffectiveSEModule(16),
         "efficientnet": SqueezeExcite(16, act_layer=nn.SiLU),
+        "channels_last": SqueezeExciteCl(16),
         "fine": SEModule(16),
     })
     kept = {name: m for name, m in model.items() if name != "fine"}
@@ -183,7 +195,7 @@ def test_unsupported_configurations_stay_with_one_warning():
         assert model[name] is module, f"{name} was replaced"
         assert f"\n  {name} ({type(module).__name__}): " in message
     for reason in ("add_residual", "acti_type_1 is LeakyReLU", "add_maxpool", "BatchNorm2d",
-                   "gate_layer is", "EffectiveSEModule", "SiLU"):
+                   "gate_layer is", "EffectiveSEModule", "SiLU", "(N, H, W, C)"):
         assert reason in message, reason
 
 
@@ -289,6 +301,68 @@ def test_seed_classes(aggregate):
     y, y_converted = model(x), converted(x)
     scale = y.abs().max().item()
     assert (y - y_converted).abs().max().item() <= 1e-5 * scale
+
+
+def _in_dims(block, dims):
+    """The block with its 2-D convolutions and pools made dims-D (same weights)."""
+    for module in list(block.modules()):
+        for name, child in module.named_children():
+            if type(child) is nn.Conv2d:
+                conv = getattr(nn, f"Conv{dims}d")(child.in_channels, child.out_channels, 1)
+                conv.weight.data = child.weight.data.reshape(conv.weight.shape)
+                conv.bias.data = child.bias.data
+                setattr(module, name, conv)
+            elif type(child) is nn.AdaptiveAvgPool2d:
+                setattr(module, name, getattr(nn, f"AdaptiveAvgPool{dims}d")(1))
+    return block
+
+
+def test_seed_classes_in_1d_2d_3d():
+    torch.manual_seed(0)
+    dims = [2, None, 3, 1, 3, 1]
+    model = nn.Sequential(
+        _named(eco.Seed002ChannelSE, "cSE")(8), nn.Identity(),
+        _in_dims(_named(eco.Seed002ChannelSE, "cSE")(8), 3),
+        _in_dims(_named(eco.Seed002SpatialSE, "sSE")(8), 1),
+        _in_dims(_named(eco.Seed002SCSE, "scSE")(8), 3),
+        _in_dims(_named(eco.Seed002SCSE, "scSE")(8), 1))
+    converted = _converted(model)
+    assert [type(m).__name__ for m in converted] == [
+        "ChannelSELayer", "Identity", "ChannelSELayer", "SpatialSELayer",
+        "ChannelSpatialSELayer", "ChannelSpatialSELayer"]
+    for i, d in enumerate(dims):
+        if d is not None:
+            x = torch.randn((2, 8) + (5, 4, 3)[:d], generator=torch.Generator().manual_seed(i))
+            y = model[i](x)
+            assert (converted[i](x) - y).abs().max().item() <= 1e-5 * y.abs().max().item(), i
+
+
+def test_probe_that_raises_leaves_the_block(monkeypatch):
+    class sSE(eco.Seed002SpatialSE):  # noqa: N801 - a seed's class name, a 3-D-only forward
+        def forward(self, x):
+            if x.dim() != 5:
+                raise RuntimeError("expects a 5-D input")
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(_named(eco.Seed002ChannelSE, "cSE")(8), sSE(8))
+    raising, state = model[1], copy.deepcopy(model[1].state_dict())
+    result, message = _warned_paths(model)
+    assert result is model and isinstance(model[0], scse.torch.ChannelSELayer)
+    assert model[1] is raising and message.count("\n  ") == 1
+    assert "\n  1 (sSE): running it on a probe input raised RuntimeError: expects a 5-D" in message
+    assert all(torch.equal(v, state[k]) for k, v in raising.state_dict().items())
+
+    # An unexpected exception: convert raises and has replaced nothing.
+    def fail(*args, **kwargs):
+        raise RuntimeError("unexpected")
+    model = nn.Sequential(_named(eco.Seed002ChannelSE, "cSE")(8),
+                          _named(eco.Seed002SpatialSE, "sSE")(8))
+    before = list(model)
+    monkeypatch.setattr(scse.torch.SpatialSELayer, "from_state_dict", fail)
+    with pytest.raises(RuntimeError, match="unexpected"):
+        scse.torch.convert(model)
+    assert list(model) == before
 
 
 def test_look_alikes_and_preserved_state():

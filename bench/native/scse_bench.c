@@ -11,7 +11,9 @@
  * conv_weight, conv_bias. LAYOUT is "first" or "last", AGGREGATE "sum" or
  * "max", THREADS 0 (or absent) for the library default.
  *
- * Commands, one per line; each gets exactly one line of reply:
+ * It first replies "ready threads=T version=V isa=I" (I: the CPU variant the
+ * library picked, capped by SCSE_CPU_ISA). Then commands, one per line;
+ * each gets exactly one line of reply:
  *   check OUT_DIR      forward + backward once, writes y, grad_x and the six
  *                      parameter gradients to OUT_DIR     -> "ok"
  *   time PASS COUNT    runs PASS (fwd or fwdbwd) COUNT times
@@ -201,7 +203,8 @@ int main(int argc, char **argv) {
   b.gbs = alloc_floats(1);
   b.copy_src = b.copy_dst = NULL;
   b.copy_bytes = 0;
-  printf("ready threads=%d version=%s\n", (int)scse_get_num_threads(), scse_version());
+  printf("ready threads=%d version=%s isa=%s\n", (int)scse_get_num_threads(), scse_version(),
+         scse_cpu_isa());
   fflush(stdout);
   while (fgets(line, sizeof line, stdin) != NULL) {
     if (strncmp(line, "quit", 4) == 0) break;

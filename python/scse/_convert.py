@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,7 +25,8 @@ from ._torch_modules import ChannelSELayer, ChannelSpatialSELayer, SpatialSELaye
 __all__ = ["convert"]
 
 _OURS = (ChannelSELayer, SpatialSELayer, ChannelSpatialSELayer)
-_BUILD = {"cse": ChannelSELayer, "sse": SpatialSELayer, "scse": ChannelSpatialSELayer}
+_BUILD: Dict[str, Any] = {"cse": ChannelSELayer, "sse": SpatialSELayer,
+                          "scse": ChannelSpatialSELayer}
 # Probe inputs: (N, C, *spatial) with this spatial shape per dimensionality.
 _PROBE_SPATIAL = {1: (7,), 2: (3, 5), 3: (2, 3, 4)}
 # Largest difference from the block's output accepted on the probe, relative
@@ -75,6 +76,17 @@ def _is_global_avg_pool(m: nn.Module) -> bool:
     size = getattr(m, "output_size", None)
     return (isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d))
             and all(s == 1 for s in (size if isinstance(size, tuple) else (size,))))
+
+
+_DIMS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3, nn.AdaptiveAvgPool1d: 1,
+         nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}
+
+
+def _spatial_dims(m: nn.Module) -> Optional[int]:
+    """The spatial dimensionality of m's convolutions and pools (2 when it
+    has none), or None when they disagree."""
+    dims = {_DIMS[type(sub)] for sub in m.modules() if type(sub) in _DIMS}
+    return None if len(dims) > 1 else dims.pop() if dims else 2
 
 
 def _children(m: nn.Module, expected: Mapping[str, Callable[[nn.Module], bool]]) -> bool:
@@ -209,8 +221,8 @@ def _timm(m: nn.Module) -> Optional[_Match]:
                                 "is ReLU")
         if gate is None or not _is_sigmoid(gate):
             return _unsupported(f"gate_layer is {type(gate).__name__}; scse's gate is a sigmoid")
-        if not (_is_pointwise_conv(children.get("fc1", None) or nn.Identity())
-                and _is_pointwise_conv(children.get("fc2", None) or nn.Identity())):
+        if not all(name in children and _is_pointwise_conv(children[name])
+                   for name in ("fc1", "fc2")):
             return _unsupported("its fc1 / fc2 are not 1x1 convolutions")
         return _Match("cse", "timm")
     if _instance(m, "timm.layers.squeeze_excite", "EffectiveSEModule") is not None:
@@ -254,10 +266,13 @@ def _seed(m: nn.Module) -> Optional[_Match]:
     entry = _SEEDS.get(type(m).__name__)
     if entry is None or not entry[0](m):
         return None
-    structure, kind, source = entry
+    _, kind, source = entry
+    dims = _spatial_dims(m)
+    if dims is None:
+        return _unsupported("its layers mix 1-D, 2-D and 3-D convolutions or pools")
     # The seeds sum the branches; a copy of ai-med's package takes the maximum:
     # the probe tells which one this class computes.
-    return _Match(kind, source, ("sum", "max") if kind == "scse" else ("sum",))
+    return _Match(kind, source, ("sum", "max") if kind == "scse" else ("sum",), dims)
 
 
 _RECOGNISERS = (_smp, _monai, _timm, _aimed, _seed)
@@ -321,20 +336,19 @@ def _replacement(m: nn.Module, match: _Match) -> Tuple[Optional[nn.Module], str]
     params = list(m.parameters())
     worst = float("inf")
     for aggregate in match.aggregates:
-        cls: Type[nn.Module] = _BUILD[match.kind]
+        options = {"aggregate": aggregate} if match.kind == "scse" else {}
         try:
-            if match.kind == "scse":
-                new = ChannelSpatialSELayer.from_state_dict(state, match.source,
-                                                            aggregate=aggregate)
-            else:
-                new = cls.from_state_dict(state, match.source)  # type: ignore[attr-defined]
+            new = _BUILD[match.kind].from_state_dict(state, match.source, **options)
         except (ValueError, TypeError) as error:
             return None, f"its weights do not load: {error}"
         new = new.to(params[0].device)
         for p in new.parameters():
             p.requires_grad_(params[0].requires_grad)
         new.train(m.training)
-        difference = _probe(m, new, match, new.num_channels)
+        try:
+            difference = _probe(m, new, match, new.num_channels)
+        except Exception as error:  # noqa: BLE001 - any failure keeps the block
+            return None, f"running it on a probe input raised {type(error).__name__}: {error}"
         if difference <= _PROBE_TOLERANCE:
             return new, ""
         worst = min(worst, difference)
@@ -386,12 +400,19 @@ def convert(model: nn.Module) -> nn.Module:
     ``EffectiveSEModule``, ``SqueezeExciteCl`` and EfficientNet-style
     ``SqueezeExcite``, ai-med's ``ProjectExciteLayer``, subclasses that
     compute something else, blocks with hooks, non-float32 parameters or
-    partly frozen parameters. Modules of other classes are not looked at.
+    partly frozen parameters, blocks that raise on the probe input. Modules
+    of other classes are not looked at. Seed-style blocks are probed in the
+    dimensionality of their convolutions and pools. Replacements are put in
+    only after every block is checked: if convert raises, the model is
+    unchanged.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     done: Dict[int, Optional[nn.Module]] = {}
     skipped: List[str] = []
+    # (parent, attribute, replacement), set only once every block is checked,
+    # so an exception raised on the way leaves the model as it was.
+    swaps: List[Tuple[nn.Module, str, nn.Module]] = []
 
     def visit(module: nn.Module, path: str) -> Optional[nn.Module]:
         """The replacement of module, or None (its children are visited then)."""
@@ -413,10 +434,12 @@ def convert(model: nn.Module) -> nn.Module:
                     continue
                 replacement = visit(child, _path(path, name))
                 if replacement is not None:
-                    setattr(module, name, replacement)
+                    swaps.append((module, name, replacement))
         return new
 
     result = visit(model, "")
+    for parent, name, replacement in swaps:
+        setattr(parent, name, replacement)
     if skipped:
         warnings.warn("scse.torch.convert left these modules as they are:\n  "
                       + "\n  ".join(skipped), UserWarning, stacklevel=2)

@@ -6,7 +6,7 @@
 // OUT_DIR", "time fwd|fwdbwd COUNT", "quit"; one reply line each), but every
 // call goes through the Swift API: ChannelSpatialSELayer.forward(_:shape:into:)
 // and backward(_:outputGradient:shape:inputGradient:) on buffers allocated
-// once. THREADS is applied by the harness through SCSE_NUM_THREADS.
+// once. THREADS (0 or absent: the library default) goes to ScseSettings.threadCount.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -109,8 +109,9 @@ gradX.initialize(repeating: 0)
   reply("ns \(Int(nowNs() - start))")
 }
 
-let threads = getenv("SCSE_NUM_THREADS").flatMap { Int(String(cString: $0)) } ?? 0
-reply("ready threads=\(threads) version=swift")
+guard let threads = Int(args.count == 9 ? args[8] : "0"), threads >= 0 else { fail("bad thread count") }
+ScseSettings.threadCount = threads
+reply("ready threads=\(ScseSettings.threadCount) version=swift isa=\(ScseSettings.instructionSet)")
 while let line = readLine() {
   let words = line.split(separator: " ").map(String.init)
   switch (words.first, words.count) {
