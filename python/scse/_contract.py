@@ -131,6 +131,21 @@ def scse_shapes(channels: int, hidden: int, bias: bool) -> Expected:
     return expected
 
 
+def few_shot_rows(shape: Tuple[int, ...], channels: int) -> int:
+    """K of few-shot sSE weights: shape (K, ...) whose trailing axes hold
+    ``channels`` values, as the reference's ``weights.mean(0).view(1, C, 1, 1)``
+    takes them (so (K, C, 1, 1), (K, C) and (K, 1, C) alike). The modules
+    pass them on as (K, C, 1, 1), the form every computation path reads.
+    ValueError otherwise."""
+    rest = 1
+    for size in shape[1:]:
+        rest *= size
+    if len(shape) < 2 or shape[0] < 1 or rest != channels:
+        raise ValueError(f"weights must have shape (K, {channels}, 1, 1) with K >= 1, "
+                         f"got {tuple(shape)}")
+    return shape[0]
+
+
 # --- the native call's tuples ------------------------------------------------------
 
 

@@ -13,7 +13,19 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._contract import AGGREGATES
+from . import _contract
+
+# Bound by _bind() on first use (importing this module does not import torch).
+torch: Any = None
+F: Any = None
+
+
+def _bind() -> None:
+    global torch, F
+    if F is None:
+        import torch as torch_module
+        import torch.nn.functional as functional
+        torch, F = torch_module, functional
 
 
 def forward(x: Any, hidden: Optional[int], aggregate: int, w1: Any, b1: Any, w2: Any, b2: Any,
@@ -27,22 +39,34 @@ def forward(x: Any, hidden: Optional[int], aggregate: int, w1: Any, b1: Any, w2:
     both gates are given). The parameters' tensors are used as they are
     (their dtype and device), so gradients reach them.
     """
-    import torch
-    import torch.nn.functional as F
+    _bind()
+    return math(x, hidden, aggregate, w1, b1, w2, b2, sw, sb)
 
-    batch, channels, ones = x.shape[0], x.shape[1], (1,) * (x.dim() - 2)
+
+def math(x, hidden, aggregate, w1, b1, w2, b2, sw, sb):  # type: ignore[no-untyped-def]
+    # type: (Tensor, Optional[int], int, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]) -> Tensor  # noqa: E501
+    """:func:`forward` once torch is bound; TorchScript compiles it (the
+    scripted modules run it for inputs libscse does not take)."""
+    batch, channels = x.shape[0], x.shape[1]
+    spatial = [d for d in range(2, x.dim())]
+    shape = [batch, channels] + [1 for _ in spatial]
     branches = []
-    if hidden is not None:
-        squeezed = x.mean(dim=tuple(range(2, x.dim())))
+    if hidden is not None and w1 is not None and w2 is not None:
+        squeezed = x.mean(dim=spatial)
         h = torch.relu(F.linear(squeezed, w1.reshape(w1.shape[0], channels), b1))
         gate = torch.sigmoid(F.linear(h, w2.reshape(channels, w2.shape[1]), b2))
-        branches.append(x * gate.view(batch, channels, *ones))
+        branches.append(x * gate.view(shape))
     if sw is not None:
-        weight = sw.reshape(sw.shape[0], channels).mean(dim=0).view(1, channels, *ones)
-        conv = (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]
-        branches.append(x * torch.sigmoid(conv(x, weight, sb)))
+        weight = sw.reshape(sw.shape[0], channels).mean(dim=0).view([1, channels] + shape[2:])
+        if x.dim() == 3:
+            conv = F.conv1d(x, weight, sb)
+        elif x.dim() == 4:
+            conv = F.conv2d(x, weight, sb)
+        else:
+            conv = F.conv3d(x, weight, sb)
+        branches.append(x * torch.sigmoid(conv))
     if len(branches) == 1:
         return branches[0]
-    if aggregate == AGGREGATES["max"]:
+    if aggregate == _contract.AGGREGATE_MAX:
         return torch.max(branches[0], branches[1])
     return branches[0] + branches[1]

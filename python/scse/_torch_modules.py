@@ -3,7 +3,6 @@ weight loaders and ``extract_blocks``; ``scse.torch`` re-exports them."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import (Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple,
                     Type, TypeVar, Union)
@@ -12,7 +11,7 @@ import torch
 from torch import nn
 
 from . import _contract as contract
-from . import _layers, _torch_onnx, _torch_ops, _torch_route as _route
+from . import _layers, _reference_torch, _torch_onnx, _torch_ops, _torch_route as _route
 from ._layers import _hidden_width, _positive_int, layer_from_block
 from ._weights import find_blocks, read_block
 
@@ -27,6 +26,7 @@ __all__ = [
 Module = Union["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
 _Tensor = Optional[torch.Tensor]
 _torch_onnx.register_symbolic()
+_reference_torch._bind()  # torch is imported: the scripted fallback may compile
 def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
     """A Linear's or Conv's (weight, bias); read from _parameters, which
     attribute access would reach through nn.Module.__getattr__."""
@@ -35,6 +35,19 @@ def _weight_and_bias(module: nn.Module) -> Tuple[_Tensor, _Tensor]:
         return params["weight"], params["bias"]
     except KeyError:  # parametrized (torch.nn.utils.parametrize)
         return module.weight, module.bias
+
+
+def _scripted(x: torch.Tensor, hidden: Optional[int], aggregate: int, w1: _Tensor, b1: _Tensor,
+              w2: _Tensor, b2: _Tensor, sw: _Tensor, sb: _Tensor) -> torch.Tensor:
+    """The scripted modules' forward: the operator for CPU float32 tensors,
+    else the PyTorch operations eager forward falls back to."""
+    native = x.is_cpu and x.dtype == torch.float32
+    for p in [w1, b1, w2, b2, sw, sb]:
+        if p is not None:
+            native = native and p.is_cpu and p.dtype == torch.float32
+    if native and x.numel() > 0:
+        return torch.ops.scse.forward(x, w1, b1, w2, b2, sw, sb, aggregate)
+    return _reference_torch.math(x, hidden, aggregate, w1, b1, w2, b2, sw, sb)
 
 
 def _quiet_linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
@@ -90,15 +103,31 @@ class ChannelSELayer(_Block):
     def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
         """Applies the channel gate; the result has the input's memory format."""
         if torch.jit.is_scripting():
-            return torch.ops.scse.forward(input_tensor, self.fc1.weight, self.fc1.bias,
-                                          self.fc2.weight, self.fc2.bias, None, None, 0)
+            return _scripted(input_tensor, self.num_channels_reduced, 0, self.fc1.weight,
+                             self.fc1.bias, self.fc2.weight, self.fc2.bias, None, None)
+        subs = self._submodules()
+        if _route.hooked(subs):
+            return self._through_submodules(input_tensor)
         return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
-                          self._tensors())
+                          self._tensors(), cacheable=not _route.parametrized(subs))
+
+    def _submodules(self) -> Tuple[nn.Module, ...]:
+        modules = self._modules
+        return modules["fc1"], modules["fc2"]  # type: ignore[return-value]
+
+    @torch.jit.unused
+    def _through_submodules(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference's computation, calling fc1 and fc2 (so their hooks run)."""
+        _route.check_input(x, self.num_channels)
+        squeezed = x.reshape(x.shape[0], x.shape[1], -1).mean(dim=2)
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(squeezed))))
+        return x * gate.view(x.shape[:2] + (1,) * (x.dim() - 2))
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return _route.operator_applies(input_tensor, self._tensors())
+        return not _route.hooked(self._submodules()) and _route.uses_native(
+            input_tensor, self.num_channels, self._tensors())
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "ChannelSELayer":
@@ -135,11 +164,8 @@ class SpatialSELayer(_Block):
             return (None,) * 4 + _weight_and_bias(self._modules["conv"])
         if not isinstance(weights, torch.Tensor):
             raise TypeError(f"weights must be a torch.Tensor, got {type(weights).__name__}")
-        if weights.dim() < 2 or weights.shape[0] < 1 or \
-                math.prod(weights.shape[1:]) != self.num_channels:
-            raise ValueError(f"weights must have shape (K, {self.num_channels}, 1, 1) with K >= 1, "
-                             f"got {tuple(weights.shape)}")
-        return (None,) * 4 + (weights, None)
+        rows = contract.few_shot_rows(tuple(weights.shape), self.num_channels)
+        return (None,) * 4 + (weights.reshape(rows, self.num_channels, 1, 1), None)
 
     def forward(self, input_tensor: torch.Tensor,
                 weights: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -151,16 +177,32 @@ class SpatialSELayer(_Block):
         """
         if torch.jit.is_scripting():
             if weights is None:
-                return torch.ops.scse.forward(input_tensor, None, None, None, None,
-                                              self.conv.weight, self.conv.bias, 0)
-            return torch.ops.scse.forward(input_tensor, None, None, None, None, weights, None, 0)
+                return _scripted(input_tensor, None, 0, None, None, None, None,
+                                 self.conv.weight, self.conv.bias)
+            rows = weights.shape[0]
+            return _scripted(input_tensor, None, 0, None, None, None, None,
+                             weights.reshape(rows, self.num_channels, 1, 1), None)
+        conv = self._modules["conv"]
+        if weights is None and _route.hooked((conv,)):
+            return self._through_conv(input_tensor)
         return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
-                          cacheable=weights is None)
+                          cacheable=weights is None and not _route.parametrized((conv,)))
+
+    @torch.jit.unused
+    def _through_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference's computation, calling conv (so its hooks run); other
+        ranks than 4 go through it as (N, C, positions, 1), pointwise alike."""
+        _route.check_input(x, self.num_channels)
+        flat = x if x.dim() == 4 else x.reshape(x.shape[0], x.shape[1], -1, 1)
+        gate = torch.sigmoid(self.conv(flat))
+        return x * gate.reshape((x.shape[0], 1) + x.shape[2:])
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor, weights: _Tensor = None) -> bool:
         """Whether forward on these inputs runs libscse (else PyTorch operations)."""
-        return _route.operator_applies(input_tensor, self._tensors(weights))
+        if weights is None and _route.hooked((self._modules["conv"],)):  # type: ignore[arg-type]
+            return False
+        return _route.uses_native(input_tensor, self.num_channels, self._tensors(weights))
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "SpatialSELayer":
@@ -181,8 +223,9 @@ class ChannelSpatialSELayer(_Block):
     ``torch.max(cSE(x), sSE(x))`` (``"max"``, ai-med's published package). Submodules
     ``cSE`` (:class:`ChannelSELayer`) and ``sSE`` (:class:`SpatialSELayer`)
     hold the parameters (keys ``cSE.fc1.weight`` ... ``sSE.conv.bias``); the
-    forward pass is one fused libscse call, so hooks registered on the two
-    submodules do not run.
+    forward pass is one fused libscse call; when a submodule has forward
+    hooks or pre-hooks (e.g. torch.nn.utils.prune), forward calls the
+    submodules as the reference does, in PyTorch operations, so they run.
     """
 
     def __init__(self, num_channels: int, reduction_ratio: int = 2, aggregate: str = "sum",
@@ -204,17 +247,32 @@ class ChannelSpatialSELayer(_Block):
     def forward(self, input_tensor: torch.Tensor) -> torch.Tensor:
         """Applies scSE; the result has the input's memory format."""
         if torch.jit.is_scripting():
-            return torch.ops.scse.forward(
-                input_tensor, self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
-                self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias,
-                contract.AGGREGATE_MAX if self.aggregate == "max" else contract.AGGREGATE_SUM)
+            return _scripted(
+                input_tensor, self._hidden,
+                contract.AGGREGATE_MAX if self.aggregate == "max" else contract.AGGREGATE_SUM,
+                self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
+                self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias)
+        subs = self._submodules()
+        if _route.hooked(subs):
+            # The reference's computation through cSE and sSE (their hooks run).
+            channel, spatial = self.cSE(input_tensor), self.sSE(input_tensor)
+            if self.aggregate == "max":
+                return torch.max(channel, spatial)
+            return channel + spatial
         return _route.run(self, input_tensor, self.num_channels, self._hidden,
-                          contract.AGGREGATES[self.aggregate], self._tensors())
+                          contract.AGGREGATES[self.aggregate], self._tensors(),
+                          cacheable=not _route.parametrized(subs))
+
+    def _submodules(self) -> Tuple[nn.Module, ...]:
+        modules = self._modules
+        return (modules["cSE"], modules["sSE"]) + modules["cSE"]._submodules() + (  # type: ignore
+            modules["sSE"]._modules["conv"],)  # type: ignore[union-attr]
 
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return _route.operator_applies(input_tensor, self._tensors())
+        return not _route.hooked(self._submodules()) and _route.uses_native(
+            input_tensor, self.num_channels, self._tensors())
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto", *,

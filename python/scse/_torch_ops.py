@@ -39,6 +39,7 @@ list (e.g. ``layer_norm``); libscse has no lower-precision kernel.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any, List, Optional, Sequence, Tuple
@@ -124,8 +125,30 @@ HUGE_OUTPUT_BYTES = 4 << 20
 #: Bytes of unused output buffers kept for reuse; more are released.
 OUTPUT_POOL_BYTES = 256 << 20
 _LINUX = sys.platform.startswith("linux")
+# Recycling tells a free buffer by its reference count, which is exact only
+# under the GIL; free-threaded builds allocate every output.
+_RECYCLE = getattr(sys, "_is_gil_enabled", lambda: True)()
 _pool: List[Any] = []  # whole buffers, most recently used last
 _pool_lock = threading.Lock()
+
+
+def release_cached_outputs() -> None:
+    """Drops the unused output buffers kept for reuse (buffers still
+    referenced by a tensor or array are freed when that goes)."""
+    with _pool_lock:
+        _pool.clear()
+
+
+def _reset_after_fork() -> None:
+    # A fork may happen while another thread holds the lock; the child
+    # starts with a new lock and an empty pool.
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _unused(index: int) -> bool:
@@ -169,11 +192,12 @@ def new_output(like: Any) -> Any:
     longer: NumPy advises MADV_HUGEPAGE from the buffer's first 4 KiB
     boundary, so every page the array touches is a 2 MiB one (the slack is
     never touched: address space, not memory). Buffers are recycled once no
-    array or tensor refers to them (CPython reference counts; up to
-    OUTPUT_POOL_BYTES of unused ones are kept), so a model's steady state
+    array or tensor refers to them (CPython reference counts, so not on
+    free-threaded builds; up to OUTPUT_POOL_BYTES of unused ones are kept,
+    :func:`release_cached_outputs` drops them), so a model's steady state
     writes into memory that is already mapped: no page faults, no zeroing.
     """
-    if like.nbytes < HUGE_OUTPUT_BYTES or not _LINUX:
+    if like.nbytes < HUGE_OUTPUT_BYTES or not _LINUX or not _RECYCLE:
         return None
     size = like.size
     buffer = _buffer(size)

@@ -3,7 +3,8 @@
 1. **Eager native call** (no operator dispatch) when nothing records or
    transforms the call: no ``torch.compile``/``torch.export`` tracing,
    ``torch.jit.trace``, ``TorchDispatchMode`` or ``TorchFunctionMode``,
-   functorch transform or tensor subclass. libscse reads the input in place
+   functorch transform, forward-mode AD level or tensor subclass (input
+   or parameter). libscse reads the input in place
    and writes a new output; when a gradient is needed, an
    ``autograd.Function`` (``_NativeBlock``) records libscse's backward.
    The binding's own checks decide whether it takes the tensor (CPU
@@ -17,7 +18,7 @@
    backward is ``torch.ops.scse.backward``.
 3. **PyTorch operations** for what libscse does not take: other devices,
    float64 or half without autocast, non-dense views, empty tensors,
-   functorch transforms.
+   functorch transforms, forward-mode AD, tensor-subclass parameters.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from operator import is_ as _is
 from typing import Any, Optional, Tuple
 
 import torch
+import torch.autograd.forward_ad as _forward_ad
+from torch.nn.utils import parametrize as _parametrize
 from torch.autograd.function import once_differentiable
 
 from . import _contract as contract
@@ -47,16 +50,31 @@ _grad_enabled = torch.is_grad_enabled
 _float32 = torch.float32
 _strided = torch.strided
 _autocast_dtypes = (torch.float32, torch.bfloat16, torch.float16)
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
 def _plain(t: torch.Tensor, dtypes: Tuple[torch.dtype, ...]) -> bool:
     return t.is_cpu and t.dtype in dtypes and t.layout is _strided
 
 
+def forward_ad_active() -> bool:
+    """Whether a forward-mode AD level is open (``torch.autograd.forward_ad``):
+    libscse has no forward derivative, PyTorch operations do."""
+    return _forward_ad._current_level >= 0
+
+
+def _plain_types(params: Params) -> bool:
+    """Every parameter an ordinary tensor (not a subclass such as DTensor)."""
+    return all(p is None or type(p) in _PLAIN_TYPES for p in params)
+
+
 def operator_applies(x: torch.Tensor, params: Params) -> bool:
     """Whether libscse computes a call on x (eagerly or through the operator)."""
-    if not _is_compiling() and _functorch_level() is not None:
-        return False
+    if not _is_compiling():
+        if _functorch_level() is not None or forward_ad_active():
+            return False
+        if not _dispatch_modes() and not _plain_types(params):
+            return False
     dtypes = _autocast_dtypes if torch.is_autocast_enabled("cpu") else (_float32,)
     if not (_plain(x, dtypes) and (x.is_contiguous() or is_channels_last(x))):
         return False
@@ -65,7 +83,15 @@ def operator_applies(x: torch.Tensor, params: Params) -> bool:
     return all(p is None or _plain(p, dtypes) for p in params)
 
 
-def _check_shape(x: torch.Tensor, channels: int) -> None:
+def uses_native(x: torch.Tensor, channels: int, params: Params) -> bool:
+    """What a module's ``uses_native`` reports: forward takes x (rank and
+    channels) and libscse computes it."""
+    if x.dim() < 2 or not contract.supported_rank(x.dim()) or x.shape[1] != channels:
+        return False
+    return operator_applies(x, params)
+
+
+def check_input(x: torch.Tensor, channels: int) -> None:
     contract.check_input_shape(x.shape, channels, "input_tensor")
 
 
@@ -78,12 +104,19 @@ def _gates(hidden: Optional[int], params: Params) -> Any:
                                            for p in params))
 
 
+def _view_key(p: torch.Tensor) -> Tuple[Any, ...]:
+    # What a NumPy view of p depends on: p.data = other or an in-place
+    # t_()/as_strided_()/squeeze_() may keep the address and change the rest.
+    return (p.data_ptr(), p.shape, p.stride(), p.storage_offset(), p.dtype)
+
+
 def _cached_gates(owner: Any, hidden: Optional[int], params: Params) -> Any:
-    """:func:`_gates`, kept on owner while the same tensor objects sit at
-    the same addresses (the cache holds the tensors, so neither an object id
-    nor an address can be reused meanwhile; ``param.data = ...``, as
-    ``module.to()`` does, changes the address)."""
-    addresses = [p.data_ptr() for p in params if p is not None]
+    """:func:`_gates`, kept on owner while the same tensor objects have the
+    same memory, shape, strides and dtype (the cache holds the tensors, so
+    an object id cannot be reused meanwhile). ``param.data = ...``, as
+    ``module.to()`` does, and in-place shape changes rebuild it. Values
+    written in place need nothing: the views share the parameters' memory."""
+    addresses = [_view_key(p) for p in params if p is not None]
     cache = owner.__dict__.get("_scse_gates")
     if cache is not None and cache[1] == addresses and all(map(_is, params, cache[0])):
         return cache[2]
@@ -127,10 +160,11 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
     if type(x) is not _Tensor_type and not isinstance(x, _Tensor_type):
         raise TypeError(f"input_tensor must be a torch.Tensor, got {type(x).__name__}")
     if _is_compiling():
-        _check_shape(x, channels)
+        check_input(x, channels)
     elif not _is_tracing():  # traced sizes are values; the operator checks them
         if (type(x) is _Tensor_type and not _dispatch_modes() and not _function_modes()
-                and _functorch_level() is None):
+                and _functorch_level() is None and not forward_ad_active()
+                and _plain_types(params)):
             # Nothing records or transforms the call: libscse without dispatch.
             gates = _cached_gates(owner, hidden, params) if cacheable else _gates(hidden, params)
             if gates is not None:
@@ -144,8 +178,29 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
                         _native.forward(xa, gates[0], gates[1], aggregate, new_output(xa)))
                 except (TypeError, ValueError, RuntimeError):
                     pass  # the binding does not take x as it is (it checks shape, dtype, layout)
-        _check_shape(x, channels)
+        check_input(x, channels)
     if operator_applies(x, params):
         result: torch.Tensor = forward_op(x, *params, aggregate)
         return result
     return _reference_torch.forward(x, hidden, aggregate, *params)
+
+
+def _hooks_of(module: torch.nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def hooked(submodules: Tuple[torch.nn.Module, ...]) -> bool:
+    """Whether calling the reference would run code of its own on these
+    submodules (forward hooks or pre-hooks, as torch.nn.utils.prune and the
+    old weight_norm register, or global module hooks); scse.torch then calls
+    the submodules as the reference does."""
+    hooks = torch.nn.modules.module
+    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
+        return True
+    return any(_hooks_of(m) for m in submodules)
+
+
+def parametrized(submodules: Tuple[torch.nn.Module, ...]) -> bool:
+    """Whether a parameter is computed on access (torch.nn.utils.parametrize):
+    its NumPy view must not be cached."""
+    return any(_parametrize.is_parametrized(m) for m in submodules)

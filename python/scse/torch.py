@@ -23,7 +23,8 @@ operators ``torch.ops.scse.forward`` / ``torch.ops.scse.backward``, which
 autograd, ``torch.compile``, ``torch.export``, ``torch.jit`` and the ONNX
 exporters see (``scse._torch_ops``). Everything else (CUDA, float64 or half
 tensors without autocast, non-dense views such as ``x[..., ::2]``,
-functorch transforms) runs a pure-PyTorch version of the same math
+functorch transforms, forward-mode AD, tensor-subclass parameters,
+submodules with forward hooks such as ``torch.nn.utils.prune``'s) runs a pure-PyTorch version of the same math
 instead, with PyTorch's autograd; :meth:`uses_native` tells which path an
 input takes. The native path supports first-order gradients only:
 differentiating its backward again (``create_graph=True`` then a second
@@ -41,6 +42,7 @@ from ._convert import convert
 from ._torch_modules import (ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer, extract_blocks,
                              module_from_layer)
 from ._torch_onnx import onnx_translation_table
+from ._torch_ops import release_cached_outputs
 
 __all__ = [
     "ChannelSELayer",
@@ -50,4 +52,5 @@ __all__ = [
     "extract_blocks",
     "module_from_layer",
     "onnx_translation_table",
+    "release_cached_outputs",
 ]
