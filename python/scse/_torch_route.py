@@ -28,7 +28,6 @@ from typing import Any, Optional, Tuple
 
 import torch
 import torch.autograd.forward_ad as _forward_ad
-from torch.nn.utils import parametrize as _parametrize
 from torch.autograd.function import once_differentiable
 
 from . import _contract as contract
@@ -203,4 +202,6 @@ def hooked(submodules: Tuple[torch.nn.Module, ...]) -> bool:
 def parametrized(submodules: Tuple[torch.nn.Module, ...]) -> bool:
     """Whether a parameter is computed on access (torch.nn.utils.parametrize):
     its NumPy view must not be cached."""
-    return any(_parametrize.is_parametrized(m) for m in submodules)
+    # parametrize.is_parametrized's test, without a failing attribute lookup
+    # (nn.Module.__getattr__) on every call of an unparametrized module.
+    return any("parametrizations" in m._modules for m in submodules)
