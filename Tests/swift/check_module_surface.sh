@@ -13,8 +13,12 @@ modules="$bin/Modules"
 [ -d "$modules" ] || modules="$bin"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The C modules Scse is built on, found as a client package's build finds them.
 typecheck() {
-  swiftc -typecheck -I "$modules" "$1" >"$work/log" 2>&1
+  swiftc -typecheck -I "$modules" \
+    -Xcc -fmodule-map-file="$PWD/include/module.modulemap" \
+    -Xcc -fmodule-map-file="$PWD/Sources/CScseCPU/include/module.modulemap" \
+    "$1" >"$work/log" 2>&1
 }
 
 cat >"$work/uses_layer.swift" <<'SWIFT'
