@@ -1,11 +1,11 @@
-"""PyTorch reference scSE for the benchmark, written from the block's math.
+"""PyTorch reference scSE for the benchmark.
 
-The module structure and the op sequence are those of the ai-med reference
-ChannelSpatialSELayer (mean over space, Linear-ReLU-Linear-Sigmoid channel
-gate, 1x1 convolution + sigmoid spatial gate, sum or element-wise max), so
-eager and torch.compile timings are those of the layer people actually use.
-The convolution follows the input's spatial rank (Conv1d/2d/3d), as the
-reference's 3D variant does for volumes.
+The module holds the reference ChannelSpatialSELayer's submodules (``cSE.fc1``
+/ ``cSE.fc2`` nn.Linear, ``sSE.conv`` a 1x1 convolution of the input's
+spatial rank) and runs the package's one PyTorch version of the math,
+``scse._reference_torch.forward`` (mean over space, Linear-ReLU-Linear-Sigmoid
+channel gate, 1x1 convolution + sigmoid spatial gate, sum or element-wise
+max), so eager and torch.compile timings are those of the reference's ops.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from scse import _reference_torch
+from scse._contract import AGGREGATES
+
 
 class ChannelSELayer(nn.Module):
     def __init__(self, num_channels: int, reduction_ratio: int = 2) -> None:
@@ -23,14 +26,6 @@ class ChannelSELayer(nn.Module):
         hidden = num_channels // reduction_ratio
         self.fc1 = nn.Linear(num_channels, hidden, bias=True)
         self.fc2 = nn.Linear(hidden, num_channels, bias=True)
-        self.relu = nn.ReLU()
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        squeeze = x.reshape(n, c, -1).mean(dim=2)
-        gate = self.sigmoid(self.fc2(self.relu(self.fc1(squeeze))))
-        return torch.mul(x, gate.view(n, c, *([1] * (x.dim() - 2))))
 
 
 class SpatialSELayer(nn.Module):
@@ -38,10 +33,6 @@ class SpatialSELayer(nn.Module):
         super().__init__()
         conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[spatial_dims]
         self.conv = conv(num_channels, 1, 1)
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.mul(x, self.sigmoid(self.conv(x)))
 
 
 class ChannelSpatialSELayer(nn.Module):
@@ -50,12 +41,12 @@ class ChannelSpatialSELayer(nn.Module):
         super().__init__()
         self.cSE = ChannelSELayer(num_channels, reduction_ratio)
         self.sSE = SpatialSELayer(num_channels, spatial_dims)
-        self.aggregate = aggregate
+        self.aggregate = AGGREGATES[aggregate]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.aggregate == "max":
-            return torch.max(self.cSE(x), self.sSE(x))
-        return self.cSE(x) + self.sSE(x)
+        fc1, fc2, conv = self.cSE.fc1, self.cSE.fc2, self.sSE.conv
+        return _reference_torch.forward(x, fc1.out_features, self.aggregate, fc1.weight, fc1.bias,
+                                        fc2.weight, fc2.bias, conv.weight, conv.bias)
 
 
 def reference_from(state_dict: Dict[str, np.ndarray], num_channels: int, reduction_ratio: int,

@@ -4,6 +4,9 @@ the tests need neither network access nor those packages:
 
 * ai-med ``ChannelSELayer`` / ``SpatialSELayer`` / ``ChannelSpatialSELayer``
   (``fc1``/``fc2`` nn.Linear, ``conv`` nn.Conv2d, few-shot ``weights=``);
+  the published package's scSE combines the branches with ``torch.max``
+  (``AimedChannelSpatialSE(..., aggregate="max")``), copies of its code sum
+  (the default here);
 * segmentation_models_pytorch ``SCSEModule`` (``cSE``/``sSE`` nn.Sequential
   of 1x1 convolutions, reduction 16, ``x * cSE(x) + x * sSE(x)``) and a
   miniature of its Unet with ``decoder_attention_type="scse"`` (same module
@@ -12,7 +15,7 @@ the tests need neither network access nor those packages:
   dimensionality);
 * timm ``SEModule`` (``fc1``/``fc2`` 1x1 convolutions, hidden width
   ``make_divisible(C * rd_ratio, 8)``);
-* the seeds' 1x1-convolution scSE (``Conv_Squeeze``/``Conv_Excitation``) and
+* the 1x1-convolution scSE (``Conv_Squeeze``/``Conv_Excitation``) and the
   nn.Sequential scSE (``excitation``/``spatial_excitation``, reduction 16).
 
 The ai-med modules accept 1 to 3 spatial dimensions and channels-last
@@ -214,10 +217,10 @@ class TimmSE(nn.Module):
         return x * self.gate(self.fc2(x_se))
 
 
-# --- seed 002: 1x1-convolution scSE --------------------------------------------
+# --- 1x1-convolution scSE (source "conv1x1") ----------------------------------
 
 
-class Seed002ChannelSE(nn.Module):
+class Conv1x1ChannelSE(nn.Module):
     def __init__(self, channel, r=2):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -231,7 +234,7 @@ class Seed002ChannelSE(nn.Module):
         return x * z.expand_as(x)
 
 
-class Seed002SpatialSE(nn.Module):
+class Conv1x1SpatialSE(nn.Module):
     def __init__(self, channel):
         super().__init__()
         self.conv = nn.Conv2d(channel, 1, kernel_size=1)
@@ -241,20 +244,20 @@ class Seed002SpatialSE(nn.Module):
         return x * self.norm(self.conv(x))
 
 
-class Seed002SCSE(nn.Module):
+class Conv1x1SCSE(nn.Module):
     def __init__(self, channel):
         super().__init__()
-        self.cSE = Seed002ChannelSE(channel)
-        self.sSE = Seed002SpatialSE(channel)
+        self.cSE = Conv1x1ChannelSE(channel)
+        self.sSE = Conv1x1SpatialSE(channel)
 
     def forward(self, x):
         return self.cSE(x) + self.sSE(x)
 
 
-# --- seed 003: nn.Sequential scSE, reduction 16 --------------------------------
+# --- nn.Sequential scSE, reduction 16 ("sequential")----------------------------
 
 
-class Seed003ChannelSE(nn.Module):
+class SequentialChannelSE(nn.Module):
     def __init__(self, channel, ratio=16, bias=True):
         super().__init__()
         self.squeeze = nn.AdaptiveAvgPool2d(1)
@@ -271,7 +274,7 @@ class Seed003ChannelSE(nn.Module):
         return x * z.expand_as(x)
 
 
-class Seed003SpatialSE(nn.Module):
+class SequentialSpatialSE(nn.Module):
     def __init__(self, channel):
         super().__init__()
         self.spatial_excitation = nn.Sequential(
@@ -281,11 +284,11 @@ class Seed003SpatialSE(nn.Module):
         return x * self.spatial_excitation(x).expand_as(x)
 
 
-class Seed003SCSE(nn.Module):
+class SequentialSCSE(nn.Module):
     def __init__(self, channel, ratio=16):
         super().__init__()
-        self.cSE = Seed003ChannelSE(channel, ratio)
-        self.sSE = Seed003SpatialSE(channel)
+        self.cSE = SequentialChannelSE(channel, ratio)
+        self.sSE = SequentialSpatialSE(channel)
 
     def forward(self, x):
         return self.cSE(x) + self.sSE(x)

@@ -284,12 +284,12 @@ def test_seed_classes(aggregate):
     model = nn.Sequential(
         ChannelSpatialSELayer(16),
         _named(eco.AimedChannelSE, "ChannelSELayer")(16),
-        _named(eco.Seed002SCSE, "scSE")(16),
+        _named(eco.Conv1x1SCSE, "scSE")(16),
         nn.Conv2d(16, 32, 1),
-        _named(eco.Seed003SCSE, "scSE_Module")(32),
-        _named(eco.Seed003ChannelSE, "cSE_Module")(32),
+        _named(eco.SequentialSCSE, "scSE_Module")(32),
+        _named(eco.SequentialChannelSE, "cSE_Module")(32),
         nn.Conv2d(32, 16, 1),
-        _named(eco.Seed002SpatialSE, "sSE")(16),
+        _named(eco.Conv1x1SpatialSE, "sSE")(16),
     )
     converted = _converted(model)
     kinds = [type(m).__name__ for m in converted]
@@ -321,11 +321,11 @@ def test_seed_classes_in_1d_2d_3d():
     torch.manual_seed(0)
     dims = [2, None, 3, 1, 3, 1]
     model = nn.Sequential(
-        _named(eco.Seed002ChannelSE, "cSE")(8), nn.Identity(),
-        _in_dims(_named(eco.Seed002ChannelSE, "cSE")(8), 3),
-        _in_dims(_named(eco.Seed002SpatialSE, "sSE")(8), 1),
-        _in_dims(_named(eco.Seed002SCSE, "scSE")(8), 3),
-        _in_dims(_named(eco.Seed002SCSE, "scSE")(8), 1))
+        _named(eco.Conv1x1ChannelSE, "cSE")(8), nn.Identity(),
+        _in_dims(_named(eco.Conv1x1ChannelSE, "cSE")(8), 3),
+        _in_dims(_named(eco.Conv1x1SpatialSE, "sSE")(8), 1),
+        _in_dims(_named(eco.Conv1x1SCSE, "scSE")(8), 3),
+        _in_dims(_named(eco.Conv1x1SCSE, "scSE")(8), 1))
     converted = _converted(model)
     assert [type(m).__name__ for m in converted] == [
         "ChannelSELayer", "Identity", "ChannelSELayer", "SpatialSELayer",
@@ -338,14 +338,14 @@ def test_seed_classes_in_1d_2d_3d():
 
 
 def test_probe_that_raises_leaves_the_block(monkeypatch):
-    class sSE(eco.Seed002SpatialSE):  # noqa: N801 - a seed's class name, a 3-D-only forward
+    class sSE(eco.Conv1x1SpatialSE):  # noqa: N801 - a seed's class name, a 3-D-only forward
         def forward(self, x):
             if x.dim() != 5:
                 raise RuntimeError("expects a 5-D input")
             return super().forward(x)
 
     torch.manual_seed(0)
-    model = nn.Sequential(_named(eco.Seed002ChannelSE, "cSE")(8), sSE(8))
+    model = nn.Sequential(_named(eco.Conv1x1ChannelSE, "cSE")(8), sSE(8))
     raising, state = model[1], copy.deepcopy(model[1].state_dict())
     result, message = _warned_paths(model)
     assert result is model and isinstance(model[0], scse.torch.ChannelSELayer)
@@ -356,8 +356,8 @@ def test_probe_that_raises_leaves_the_block(monkeypatch):
     # An unexpected exception: convert raises and has replaced nothing.
     def fail(*args, **kwargs):
         raise RuntimeError("unexpected")
-    model = nn.Sequential(_named(eco.Seed002ChannelSE, "cSE")(8),
-                          _named(eco.Seed002SpatialSE, "sSE")(8))
+    model = nn.Sequential(_named(eco.Conv1x1ChannelSE, "cSE")(8),
+                          _named(eco.Conv1x1SpatialSE, "sSE")(8))
     before = list(model)
     monkeypatch.setattr(scse.torch.SpatialSELayer, "from_state_dict", fail)
     with pytest.raises(RuntimeError, match="unexpected"):
@@ -368,16 +368,16 @@ def test_probe_that_raises_leaves_the_block(monkeypatch):
 def test_look_alikes_and_preserved_state():
     torch.manual_seed(0)
 
-    class cSE(eco.Seed002ChannelSE):  # noqa: N801 - a seed's class name, another forward
+    class cSE(eco.Conv1x1ChannelSE):  # noqa: N801 - a seed's class name, another forward
         def forward(self, x):
             return x + super().forward(x)
 
     frozen = eco.TimmSE(16)  # not timm's class: not looked at
-    shared = _named(eco.Seed003ChannelSE, "cSE_Module")(16)
-    hooked = _named(eco.Seed002SpatialSE, "sSE")(16)
+    shared = _named(eco.SequentialChannelSE, "cSE_Module")(16)
+    hooked = _named(eco.Conv1x1SpatialSE, "sSE")(16)
     hooked.register_forward_hook(lambda m, i, o: None)
     model = nn.Sequential(cSE(16), frozen, shared, shared, hooked,
-                          _named(eco.Seed003ChannelSE, "cSE_Module")(16)).eval()
+                          _named(eco.SequentialChannelSE, "cSE_Module")(16)).eval()
     model[5].requires_grad_(False)
     result, message = _warned_paths(model)
     assert "\n  0 (cSE): its output differs" in message
@@ -389,7 +389,7 @@ def test_look_alikes_and_preserved_state():
     assert all(p.requires_grad for p in model[2].parameters())
 
     # A block as the model itself: the replacement is returned.
-    block = _named(eco.Seed002SCSE, "scSE")(8)
+    block = _named(eco.Conv1x1SCSE, "scSE")(8)
     assert isinstance(scse.torch.convert(block), scse.torch.ChannelSpatialSELayer)
     with pytest.raises(TypeError, match="torch.nn.Module"):
         scse.torch.convert({"not": "a module"})

@@ -168,7 +168,7 @@ CASES = {
     "native sse bias shape": ("_native.forward(x, sse=(sw, np.zeros(2, np.float32)))", VE, r"bias"),
     "native aggregate": ("_native.forward(x, cse=(2, w1, b1, w2, b2), sse=(sw, sb), aggregate=2)", VE, r"aggregate"),
     "native aggregate str": ("_native.forward(x, sse=(sw, sb), aggregate='max')", TE, r""),
-    "native backward grad None": ("_native.backward(x, None, sse=(sw, sb))", TE, r"grad_y"),
+    "native backward grad None": ("_native.backward(x, None, sse=(sw, sb))", TE, r"grad_output"),
     "native unknown keyword": ("_native.forward(x, sse=(sw, sb), bogus=1)", TE, r"bogus"),
     # In place (out=x) is allowed; a parameter inside x must still be refused.
     "native in place, sse weight inside x": (

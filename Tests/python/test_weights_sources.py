@@ -20,6 +20,7 @@ import scse.torch as st
 
 FORWARD_TOL = 2e-6
 GRAD_TOL = 1e-5
+PARAM_GRAD_TOL = 1e-4
 
 
 def _close(ours, ref, tol):
@@ -60,15 +61,15 @@ CASES = [
      (2, 48, 4, 6), 16),
     ("timm-nobias", lambda: em.TimmSE(32, rd_channels=12, bias=False), scse.ChannelSELayer,
      ("timm", "cse"), (2, 32, 4, 4), 12),
-    ("seed002-scse", lambda: em.Seed002SCSE(16), scse.ChannelSpatialSELayer, ("seed002", "scse"),
+    ("conv1x1-scse", lambda: em.Conv1x1SCSE(16), scse.ChannelSpatialSELayer, ("conv1x1", "scse"),
      (2, 16, 5, 4), 8),
-    ("seed002-cse", lambda: em.Seed002ChannelSE(16), scse.ChannelSELayer, ("seed002", "cse"),
+    ("conv1x1-cse", lambda: em.Conv1x1ChannelSE(16), scse.ChannelSELayer, ("conv1x1", "cse"),
      (2, 16, 5, 4), 8),
-    ("seed003-scse", lambda: em.Seed003SCSE(48), scse.ChannelSpatialSELayer, ("seed003", "scse"),
+    ("sequential-scse", lambda: em.SequentialSCSE(48), scse.ChannelSpatialSELayer, ("sequential", "scse"),
      (2, 48, 4, 4), 3),
-    ("seed003-cse-nobias", lambda: em.Seed003ChannelSE(32, bias=False), scse.ChannelSELayer,
-     ("seed003", "cse"), (2, 32, 4, 4), 2),
-    ("seed003-sse", lambda: em.Seed003SpatialSE(8), scse.SpatialSELayer, ("seed003", "sse"),
+    ("sequential-cse-nobias", lambda: em.SequentialChannelSE(32, bias=False), scse.ChannelSELayer,
+     ("sequential", "cse"), (2, 32, 4, 4), 2),
+    ("sequential-sse", lambda: em.SequentialSpatialSE(8), scse.SpatialSELayer, ("sequential", "sse"),
      (2, 8, 4, 4), None),
 ]
 
@@ -90,6 +91,10 @@ def test_each_source_loads_and_matches_its_module(case):
         assert layer.num_channels == shape[1]
         if hidden is not None:
             assert layer.num_channels_reduced == hidden
+        if source == "aimed" and cls is scse.ChannelSpatialSELayer:
+            # ai-med's published scSE takes the maximum (test_aimed_source_*).
+            assert layer.aggregate == "max"
+            continue
         _close(layer(x.numpy()), expected, FORWARD_TOL)
 
     # The torch drop-in built from the same weights: forward and input gradient.
@@ -234,7 +239,7 @@ def test_extract_blocks_by_kind_and_the_look_alike_caveat():
     # exactly an ai-med spatial gate's keys and shapes, as the docstring warns.
     assert list(everything) == SMP_NAMES + ["head"]
     assert isinstance(everything["head"], scse.SpatialSELayer)
-    assert scse.extract_blocks(sd, source="seed003") == {}
+    assert scse.extract_blocks(sd, source="sequential") == {}
 
 
 def test_an_mlp_is_a_channel_gate_look_alike_unless_kinds_exclude_it():
@@ -279,3 +284,84 @@ def test_torch_blocks_swap_into_the_model_without_changing_its_output():
     with torch.no_grad():
         after = model(x)
     _close(after, before, 1e-5)
+
+
+# --- ai-med's aggregate and the source names --------------------------------------
+
+
+def _aimed_pair(aggregate):
+    torch.manual_seed(3)
+    return _randomise(em.AimedChannelSpatialSE(12, 3, aggregate=aggregate), 6)
+
+
+@pytest.mark.parametrize("source, aggregate", [("aimed", "max"), ("auto", "sum")])
+def test_aimed_source_is_the_published_max_and_auto_sums(source, aggregate):
+    """source="aimed" loads ai-med's package, whose scSE is torch.max of the
+    branches; "auto" keeps the paper's sum. Forward and every gradient, against
+    the module run in float64 (parameter gradients are sums over N * S
+    positions: within PARAM_GRAD_TOL of their largest entry)."""
+    module = _aimed_pair(aggregate)
+    sd = module.state_dict()
+    x = torch.randn(2, 12, 5, 4)
+    grad_y = torch.randn(x.shape)
+    exact = _aimed_pair(aggregate).double()
+    xr = x.double().requires_grad_()
+    yr = exact(xr)
+    yr.backward(grad_y.double())
+    expected_grads = {k: p.grad for k, p in exact.named_parameters()}
+
+    layer = scse.ChannelSpatialSELayer.from_state_dict(sd, source=source)
+    assert layer.aggregate == aggregate
+    _close(layer(x.numpy()), yr.detach(), FORWARD_TOL)
+    grad_x, grads = layer.backward(x.numpy(), grad_y.numpy())
+    _close(grad_x, xr.grad, GRAD_TOL)
+    assert set(grads) == set(expected_grads)
+    for key, value in grads.items():
+        _close(value.reshape(expected_grads[key].shape), expected_grads[key], PARAM_GRAD_TOL)
+
+    drop_in = st.ChannelSpatialSELayer.from_state_dict(sd, source=source)
+    assert drop_in.aggregate == aggregate
+    xd = x.clone().requires_grad_()
+    yd = drop_in(xd)
+    _close(yd.detach(), yr.detach(), FORWARD_TOL)
+    yd.backward(grad_y)
+    _close(xd.grad, xr.grad, GRAD_TOL)
+    for key, p in drop_in.named_parameters():
+        _close(p.grad, expected_grads[key], PARAM_GRAD_TOL)
+
+    blocks = scse.extract_blocks({"se." + k: v for k, v in sd.items()}, source=source)
+    assert blocks["se"].aggregate == aggregate
+    modules = st.extract_blocks({"se." + k: v for k, v in sd.items()}, source=source)
+    assert modules["se"].aggregate == aggregate
+
+
+def test_an_explicit_aggregate_overrides_the_sources():
+    sd = _aimed_pair("sum").state_dict()
+    assert scse.ChannelSpatialSELayer.from_state_dict(sd, source="aimed",
+                                                      aggregate="sum").aggregate == "sum"
+    assert st.ChannelSpatialSELayer.from_state_dict(sd, aggregate="max").aggregate == "max"
+    with pytest.raises(ValueError, match="aggregate"):
+        scse.ChannelSpatialSELayer.from_state_dict(sd, aggregate="mean")
+
+
+@pytest.mark.parametrize("old, new, build, cls", [
+    ("seed002", "conv1x1", lambda: em.Conv1x1SCSE(16), scse.ChannelSpatialSELayer),
+    ("seed003", "sequential", lambda: em.SequentialChannelSE(32), scse.ChannelSELayer),
+])
+def test_old_source_names_still_load_with_a_deprecation_warning(old, new, build, cls):
+    sd = build().state_dict()
+    with pytest.warns(DeprecationWarning, match=f"source={old!r} is deprecated, use "
+                                                f"source={new!r}") as record:
+        layer = cls.from_state_dict(sd, source=old)
+    # The warning points at the caller, not into the package.
+    assert record[0].filename == __file__
+    expected = cls.from_state_dict(sd, source=new)
+    for key, value in expected.state_dict().items():
+        np.testing.assert_array_equal(layer.state_dict()[key], value)
+    with pytest.warns(DeprecationWarning):
+        assert list(scse.extract_blocks({"m." + k: v for k, v in sd.items()}, source=old)) == ["m"]
+    with pytest.warns(DeprecationWarning):
+        assert list(st.extract_blocks({"m." + k: v for k, v in sd.items()}, source=old)) == ["m"]
+    with pytest.warns(DeprecationWarning):
+        getattr(st, cls.__name__).from_state_dict(sd, source=old)
+    assert new in scse._contract.SOURCES and old not in scse._contract.SOURCES

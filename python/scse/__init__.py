@@ -20,8 +20,8 @@ modules.
 import operator as _operator
 
 from . import _native
-from ._layers import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer
-from ._weights import detect_source, extract_blocks
+from ._layers import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer, extract_blocks
+from ._weights import detect_source
 
 __all__ = [
     "ChannelSELayer",

@@ -18,6 +18,9 @@ import numpy as np
 
 import scse
 
+from . import _reference_torch
+from ._contract import AGGREGATES, CHANNEL_KEYS, CHANNEL_PREFIX, SPATIAL_KEYS, SPATIAL_PREFIX
+
 
 def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up: first-touch page faults and lazy initialisation
@@ -29,20 +32,11 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def _torch_reference(torch: Any, params: Dict[str, Any], x: Any, aggregate: str) -> Any:
-    """The reference ChannelSpatialSELayer's forward, written with torch ops."""
-    spatial_ones = [1] * (x.dim() - 2)
-    squeeze = x.reshape(x.shape[0], x.shape[1], -1).mean(dim=2)
-    hidden = torch.relu(torch.nn.functional.linear(
-        squeeze, params["cSE.fc1.weight"], params.get("cSE.fc1.bias")))
-    channel_gate = torch.sigmoid(torch.nn.functional.linear(
-        hidden, params["cSE.fc2.weight"], params.get("cSE.fc2.bias")))
-    channel = x * channel_gate.view(x.shape[0], x.shape[1], *spatial_ones)
-    logits = torch.nn.functional.conv2d(x, params["sSE.conv.weight"], params.get("sSE.conv.bias"))
-    spatial = x * torch.sigmoid(logits)
-    if aggregate == "max":
-        return torch.max(channel, spatial)
-    return channel + spatial
+def _torch_reference(params: Dict[str, Any], x: Any, aggregate: str) -> Any:
+    """The reference ChannelSpatialSELayer's forward, in PyTorch operations."""
+    keys = [CHANNEL_PREFIX + k for k in CHANNEL_KEYS] + [SPATIAL_PREFIX + k for k in SPATIAL_KEYS]
+    return _reference_torch.forward(x, params[keys[0]].shape[0], AGGREGATES[aggregate],
+                                    *(params.get(key) for key in keys))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -85,11 +79,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     def torch_forward() -> Any:
         with torch.no_grad():
-            return _torch_reference(torch, params, xt, args.aggregate)
+            return _torch_reference(params, xt, args.aggregate)
 
     def torch_both() -> Any:
         xg = xt.detach().requires_grad_(True)
-        y = _torch_reference(torch, params, xg, args.aggregate)
+        y = _torch_reference(params, xg, args.aggregate)
         y.backward(gyt)
         return xg.grad
 
@@ -104,7 +98,7 @@ def _demo(args: argparse.Namespace) -> int:
     y = layer(x)
     grad_x, grads = layer.backward(x, grad_y)
     xg = xt.detach().requires_grad_(True)
-    yt = _torch_reference(torch, params, xg, args.aggregate)
+    yt = _torch_reference(params, xg, args.aggregate)
     yt.backward(gyt)
     print(f"max abs error of y:          {_max_err(y, yt):.3e}")
     print(f"max abs error of grad_input: {_max_err(grad_x, xg.grad):.3e}")
@@ -140,9 +134,6 @@ def _print_table(rows: List[Sequence[str]]) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m scse``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # its own options; see scse/_bench.py
-        from . import _bench
-        return _bench.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m scse", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="time scSE against PyTorch and check the results")
@@ -155,7 +146,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo.add_argument("--threads", type=int, default=None,
                       help="thread count for scse and torch (default: scse's default)")
     commands.add_parser("version", help="print the library version")
-    commands.add_parser("bench", help="run bench/run.py of a source checkout (see --help there)")
     args = parser.parse_args(argv)
     if args.command == "version":
         print(scse.__version__)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from .torch import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer
+from ._torch_modules import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer
 
 __all__ = ["convert"]
 
@@ -125,22 +125,22 @@ def _aimed_scse(m: nn.Module) -> bool:
         and _aimed_sse(children["sSE"])
 
 
-def _seed002_cse(m: nn.Module) -> bool:
+def _conv1x1_cse(m: nn.Module) -> bool:
     return _children(m, {"avgpool": _is_global_avg_pool, "Conv_Squeeze": _is_pointwise_conv,
                          "relu": _is_relu, "Conv_Excitation": _is_pointwise_conv,
                          "norm": _is_sigmoid})
 
 
-def _seed002_sse(m: nn.Module) -> bool:
+def _conv1x1_sse(m: nn.Module) -> bool:
     return _children(m, {"conv": lambda c: _is_pointwise_conv(c, 1), "norm": _is_sigmoid})
 
 
-def _seed003_cse(m: nn.Module) -> bool:
+def _sequential_cse(m: nn.Module) -> bool:
     return _children(m, {"squeeze": _is_global_avg_pool, "excitation": lambda s: _sequential(
         s, _is_linear, _is_relu, _is_linear, _is_sigmoid)})
 
 
-def _seed003_sse(m: nn.Module) -> bool:
+def _sequential_sse(m: nn.Module) -> bool:
     return _children(m, {"spatial_excitation": lambda s: _sequential(
         s, lambda c: _is_pointwise_conv(c, 1), _is_sigmoid)})
 
@@ -159,12 +159,12 @@ _SEEDS: Dict[str, Tuple[Callable[[nn.Module], bool], str, str]] = {
     "ChannelSELayer": (_aimed_cse, "cse", "aimed"),
     "SpatialSELayer": (_aimed_sse, "sse", "aimed"),
     "ChannelSpatialSELayer": (_aimed_scse, "scse", "aimed"),
-    "cSE": (_seed002_cse, "cse", "seed002"),
-    "sSE": (_seed002_sse, "sse", "seed002"),
-    "scSE": (_pair(_seed002_cse, _seed002_sse), "scse", "seed002"),
-    "cSE_Module": (_seed003_cse, "cse", "seed003"),
-    "sSE_Module": (_seed003_sse, "sse", "seed003"),
-    "scSE_Module": (_pair(_seed003_cse, _seed003_sse), "scse", "seed003"),
+    "cSE": (_conv1x1_cse, "cse", "conv1x1"),
+    "sSE": (_conv1x1_sse, "sse", "conv1x1"),
+    "scSE": (_pair(_conv1x1_cse, _conv1x1_sse), "scse", "conv1x1"),
+    "cSE_Module": (_sequential_cse, "cse", "sequential"),
+    "sSE_Module": (_sequential_sse, "sse", "sequential"),
+    "scSE_Module": (_pair(_sequential_cse, _sequential_sse), "scse", "sequential"),
 }
 
 

@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import _contract as contract
 from . import _native
+from ._weights import Block, find_blocks, prepare, read_block, to_float32
 
-__all__ = ["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer"]
+__all__ = ["ChannelSELayer", "SpatialSELayer", "ChannelSpatialSELayer", "extract_blocks",
+           "layer_from_block"]
 
 Array = np.ndarray
 Grads = Dict[str, np.ndarray]
-# Per state_dict key: (canonical shape, accepted shapes).
-_Expected = Dict[str, Tuple[Tuple[int, ...], Tuple[Tuple[int, ...], ...]]]
 
-_AGGREGATES = {"sum": 0, "max": 1}
-_MAX_SPATIAL_DIMS = 3
+
+def _integer(value: Any, name: str, wanted: str) -> int:
+    """operator.index(value); TypeError "<name> must be <wanted>" for a bool or non-integer."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {wanted}, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__}") from None
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    number = _integer(value, name, "an int")
     if number < 1:
         raise ValueError(f"{name} must be >= 1, got {number}")
     return number
@@ -42,12 +45,7 @@ def _hidden_width(hidden: Any, num_channels: int, reduction_ratio: int) -> int:
     """The bottleneck width: ``hidden`` when given, else C // r."""
     if hidden is None:
         return num_channels // reduction_ratio
-    if isinstance(hidden, bool):
-        raise TypeError("hidden must be an int or None, got bool")
-    try:
-        width = operator.index(hidden)
-    except TypeError:
-        raise TypeError(f"hidden must be an int or None, got {type(hidden).__name__}") from None
+    width = _integer(hidden, "hidden", "an int or None")
     if width < 0:
         raise ValueError(f"hidden must be >= 0, got {width}")
     return width
@@ -61,65 +59,12 @@ def _uniform(rng: np.random.Generator, shape: Tuple[int, ...], fan_in: int) -> A
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
-def _to_float32(value: Any, key: str) -> Array:
-    """np.asarray for state-dict values, also for torch tensors that require grad."""
-    detach = getattr(value, "detach", None)
-    if callable(detach) and not isinstance(value, np.ndarray):
-        value = detach()
-        cpu = getattr(value, "cpu", None)
-        if callable(cpu):
-            value = cpu()
-    try:
-        array = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the key named
-        raise TypeError(f"{key}: cannot convert {type(value).__name__} to an array") from exc
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{key}: expected real numbers, got dtype {array.dtype}")
-    return np.array(array, dtype=np.float32, order="C", copy=True)
-
-
-def _conform(array: Array, key: str, shape: Tuple[int, ...], accepted: Tuple[Tuple[int, ...], ...]) -> Array:
-    """Reshapes an accepted form of a parameter to its canonical shape."""
-    if array.shape not in accepted:
-        forms = " or ".join(str(form) for form in accepted)
-        raise ValueError(f"{key}: expected shape {forms}, got {array.shape}")
-    return array.reshape(shape)
-
-
-def _trailing_ones(shape: Tuple[int, ...]) -> Tuple[Tuple[int, ...], ...]:
-    # A 1x1 convolution stores a Linear weight as [out, in, 1, ...] with one 1
-    # per spatial dimension (Conv1d to Conv3d).
-    return tuple(shape + (1,) * k for k in range(_MAX_SPATIAL_DIMS + 1))
-
-
-def _check_input(x: Any, channels: int, name: str = "x") -> None:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(
-            f"{name} must be a numpy.ndarray of float32, got {type(x).__name__} "
-            "(convert with numpy.asarray(..., dtype=numpy.float32))"
-        )
-    if x.dtype != np.float32:
-        raise TypeError(f"{name} must have dtype float32, got {x.dtype}")
-    if not 3 <= x.ndim <= 2 + _MAX_SPATIAL_DIMS:
-        raise ValueError(
-            f"{name} must have shape (N, C, *spatial) with 1 to 3 spatial dimensions, "
-            f"got shape {x.shape}"
-        )
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} has {x.shape[1]} channels, the layer expects {channels}")
-
-
-def _check_grad_output(x: Array, grad_output: Any) -> None:
-    if not isinstance(grad_output, np.ndarray):
-        raise TypeError(
-            f"grad_output must be a numpy.ndarray of float32, got {type(grad_output).__name__}"
-        )
-    if grad_output.dtype != np.float32:
-        raise TypeError(f"grad_output must have dtype float32, got {grad_output.dtype}")
-    if grad_output.shape != x.shape:
-        raise ValueError(
-            f"grad_output must have the shape of x {x.shape}, got {grad_output.shape}"
-        )
+def _check_input(x: Any, channels: int) -> None:
+    """The channel count of an ndarray input. Type, dtype, rank, zero sizes
+    and memory layout are checked by the extension, which names ``x``,
+    ``grad_output`` and ``out`` as the methods do."""
+    if isinstance(x, np.ndarray):
+        contract.check_channels(x.shape, channels, "x")
 
 
 class _Layer:
@@ -127,26 +72,13 @@ class _Layer:
 
     _params: Dict[str, Array]
 
-    def _expected(self) -> _Expected:
+    def _expected(self) -> contract.Expected:
         """Maps each key to (canonical shape, accepted shapes)."""
         raise NotImplementedError
 
     def state_dict(self) -> Dict[str, Array]:
         """Copies of the parameters as float32 arrays, keyed as in the PyTorch reference."""
         return {key: value.copy() for key, value in self._params.items()}
-
-    def _prepare(self, state_dict: Mapping[str, Any], prefix: str = "") -> Dict[str, Array]:
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
-        expected = self._expected()
-        missing = [prefix + key for key in expected if prefix + key not in state_dict]
-        if missing:
-            raise ValueError(f"missing keys in state_dict: {', '.join(missing)}")
-        prepared = {}
-        for key, (shape, accepted) in expected.items():
-            full = prefix + key
-            prepared[key] = _conform(_to_float32(state_dict[full], full), full, shape, accepted)
-        return prepared
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Replaces every parameter with a float32 copy of the given values.
@@ -156,11 +88,14 @@ class _Layer:
         1x1-convolution form ``[out, in, 1, ...]``. Missing, unexpected or
         misshapen entries raise ValueError and leave the layer unchanged.
         """
-        prepared = self._prepare(state_dict)
+        prepared = prepare(state_dict, self._expected())
         extra = sorted(set(state_dict) - set(prepared))
         if extra:
             raise ValueError(f"unexpected keys in state_dict: {', '.join(map(str, extra))}")
-        self._params = prepared
+        self._set_params(prepared)
+
+    def _set_params(self, params: Dict[str, Array]) -> None:
+        self._params = params
 
     def __call__(self, *args: Any, **kwargs: Any) -> Array:
         """Same as :meth:`forward`."""
@@ -171,7 +106,7 @@ class ChannelSELayer(_Layer):
     """Channel squeeze & excitation (cSE, the SENet block).
 
     ``y = x * sigmoid(fc2(relu(fc1(mean(x over space)))))`` per sample and
-    channel, with ``fc1: C -> C // reduction_ratio`` and ``fc2`` back to C.
+    channel, with ``fc1: C -> hidden`` and ``fc2`` back to C.
 
     Args:
         num_channels: C, the channel count of the inputs.
@@ -186,7 +121,8 @@ class ChannelSELayer(_Layer):
 
     Attributes:
         num_channels, reduction_ratio, has_bias: as given.
-        num_channels_reduced: the hidden width in use.
+        num_channels_reduced: the hidden width in use (``hidden`` in the C
+            ABI and Swift; the attribute keeps the reference modules' name).
     """
 
     def __init__(self, num_channels: int, reduction_ratio: int = 2, bias: bool = True, *,
@@ -205,44 +141,28 @@ class ChannelSELayer(_Layer):
         The channel count, hidden width and bias come from the tensors.
         ``source`` names the key layout: ``"aimed"`` (``fc1``/``fc2``),
         ``"timm"`` (SEModule, ``fc1``/``fc2`` as 1x1 convolutions),
-        ``"monai"`` (``fc.0``/``fc.2``), ``"seed002"``
-        (``Conv_Squeeze``/``Conv_Excitation``), ``"seed003"``
+        ``"monai"`` (``fc.0``/``fc.2``), ``"conv1x1"``
+        (``Conv_Squeeze``/``Conv_Excitation``), ``"sequential"``
         (``excitation.0``/``excitation.2``), or ``"auto"`` to recognise it.
         See :func:`scse.detect_source` for each source's semantics.
         Raises ValueError listing the keys found when nothing matches.
         """
-        from ._weights import layer_from_state_dict
-
-        layer = layer_from_state_dict(state_dict, "cse", source)
-        assert isinstance(layer, ChannelSELayer)
-        return layer
+        return _checked(layer_from_block(read_block(state_dict, "cse", source)), cls)
 
     def _initial(self, rng: np.random.Generator) -> Dict[str, Array]:
-        c, h = self.num_channels, self.num_channels_reduced
-        params = {"fc1.weight": _uniform(rng, (h, c), c)}
-        if self.has_bias:
-            params["fc1.bias"] = _uniform(rng, (h,), c)
-        params["fc2.weight"] = _uniform(rng, (c, h), h)
-        if self.has_bias:
-            params["fc2.bias"] = _uniform(rng, (c,), h)
-        # Key order of the reference's state_dict.
-        order = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
-        return {key: params[key] for key in order if key in params}
+        # Drawn in the reference's creation order (fc1 weight, bias, fc2 ...),
+        # which is also the order of the keys.
+        return {key: _uniform(rng, shape, self.num_channels if key.startswith("fc1")
+                              else self.num_channels_reduced)
+                for key, (shape, _) in self._expected().items()}
 
-    def _expected(self) -> _Expected:
-        c, h = self.num_channels, self.num_channels_reduced
-        expected: _Expected = {"fc1.weight": ((h, c), _trailing_ones((h, c)))}
-        if self.has_bias:
-            expected["fc1.bias"] = ((h,), ((h,),))
-        expected["fc2.weight"] = ((c, h), _trailing_ones((c, h)))
-        if self.has_bias:
-            expected["fc2.bias"] = ((c,), ((c,),))
-        return expected
+    def _expected(self) -> contract.Expected:
+        return contract.channel_shapes(self.num_channels, self.num_channels_reduced,
+                                       self.has_bias)
 
-    def _gate(self) -> tuple:
-        p = self._params
-        return (self.num_channels_reduced, p["fc1.weight"], p.get("fc1.bias"),
-                p["fc2.weight"], p.get("fc2.bias"))
+    def _tensors(self) -> Tuple[Any, ...]:
+        """(w1, b1, w2, b2) for contract.native_gates."""
+        return tuple(self._params.get(key) for key in contract.CHANNEL_KEYS)
 
     def forward(self, x: Array, out: Optional[Array] = None) -> Array:
         """Applies the channel gate to x of shape (N, C, *spatial).
@@ -252,7 +172,8 @@ class ChannelSELayer(_Layer):
         writeable array of the same shape and layout; it is returned.
         """
         _check_input(x, self.num_channels)
-        return _native.forward(x, cse=self._gate(), out=out)
+        cse, _ = contract.native_gates(self.num_channels_reduced, *self._tensors(), None, None)
+        return _native.forward(x, cse=cse, out=out)
 
     def backward(self, x: Array, grad_output: Array) -> Tuple[Array, Grads]:
         """Gradients of ``sum(grad_output * forward(x))``.
@@ -261,9 +182,9 @@ class ChannelSELayer(_Layer):
         dict with the state_dict's keys and the parameter shapes.
         """
         _check_input(x, self.num_channels)
-        _check_grad_output(x, grad_output)
-        grad_x, cse_grads, _ = _native.backward(x, grad_output, cse=self._gate())
-        return grad_x, _channel_grads(cse_grads, "")
+        cse, _ = contract.native_gates(self.num_channels_reduced, *self._tensors(), None, None)
+        grad_x, cse_grads, _ = _native.backward(x, grad_output, cse=cse)
+        return grad_x, contract.named_grads(contract.flat_grads(cse_grads, None))
 
     def __repr__(self) -> str:
         return (f"ChannelSELayer(num_channels={self.num_channels}, "
@@ -294,32 +215,23 @@ class SpatialSELayer(_Layer):
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto") -> "SpatialSELayer":
         """A layer holding the spatial gate of another implementation's state_dict.
 
-        ``source``: ``"aimed"`` or ``"seed002"`` (``conv``), ``"seed003"``
+        ``source``: ``"aimed"`` or ``"conv1x1"`` (``conv``), ``"sequential"``
         (``spatial_excitation.0``) or ``"auto"``. The channel count and bias
         come from the tensors. Raises ValueError listing the keys found when
         nothing matches.
         """
-        from ._weights import layer_from_state_dict
-
-        layer = layer_from_state_dict(state_dict, "sse", source)
-        assert isinstance(layer, SpatialSELayer)
-        return layer
+        return _checked(layer_from_block(read_block(state_dict, "sse", source)), cls)
 
     def _initial(self, rng: np.random.Generator) -> Dict[str, Array]:
-        c = self.num_channels
-        params = {"conv.weight": _uniform(rng, (1, c, 1, 1), c)}
-        if self.has_bias:
-            params["conv.bias"] = _uniform(rng, (1,), c)
-        return params
+        return {key: _uniform(rng, shape, self.num_channels)
+                for key, (shape, _) in self._expected().items()}
 
-    def _expected(self) -> _Expected:
-        c = self.num_channels
-        expected: _Expected = {"conv.weight": ((1, c, 1, 1), ((c,),) + _trailing_ones((1, c)))}
-        if self.has_bias:
-            expected["conv.bias"] = ((1,), ((1,),))
-        return expected
+    def _expected(self) -> contract.Expected:
+        return contract.spatial_shapes(self.num_channels, self.has_bias)
 
-    def _gate(self, weights: Optional[Array]) -> tuple:
+    def _tensors(self, weights: Optional[Array]) -> Tuple[Any, ...]:
+        """(sw, sb) for contract.native_gates: the few-shot rows without bias,
+        else conv.weight and conv.bias."""
         if weights is not None:
             return (weights.reshape(weights.shape[0], self.num_channels), None)
         return (self._params["conv.weight"], self._params.get("conv.bias"))
@@ -328,7 +240,7 @@ class SpatialSELayer(_Layer):
         """Few-shot weights as a float32 array of their own shape, or None."""
         if weights is None:
             return None
-        array = _to_float32(weights, "weights")
+        array = to_float32(weights, "weights")
         if array.ndim < 2 or array.shape[0] < 1 or math.prod(array.shape[1:]) != self.num_channels:
             raise ValueError(
                 f"weights must have shape (K, {self.num_channels}, 1, 1) with K >= 1 "
@@ -346,7 +258,9 @@ class SpatialSELayer(_Layer):
         and layout; it is returned.
         """
         _check_input(x, self.num_channels)
-        return _native.forward(x, sse=self._gate(self._weights(weights)), out=out)
+        _, sse = contract.native_gates(None, None, None, None, None,
+                                       *self._tensors(self._weights(weights)))
+        return _native.forward(x, sse=sse, out=out)
 
     def backward(self, x: Array, grad_output: Array, weights: Any = None) -> Tuple[Array, Grads]:
         """Gradients of ``sum(grad_output * forward(x, weights))``.
@@ -356,11 +270,11 @@ class SpatialSELayer(_Layer):
         shape (conv.weight and conv.bias take no part then: zero gradients).
         """
         _check_input(x, self.num_channels)
-        _check_grad_output(x, grad_output)
         few_shot = self._weights(weights)
-        grad_x, _, sse_grads = _native.backward(x, grad_output, sse=self._gate(few_shot))
+        _, sse = contract.native_gates(None, None, None, None, None, *self._tensors(few_shot))
+        grad_x, _, sse_grads = _native.backward(x, grad_output, sse=sse)
         if few_shot is None:
-            return grad_x, _spatial_grads(sse_grads, "")
+            return grad_x, contract.named_grads(contract.flat_grads(None, sse_grads))
         grads = {key: np.zeros_like(value) for key, value in self._params.items()}
         assert sse_grads is not None
         grads["weights"] = sse_grads[0].reshape(few_shot.shape)
@@ -374,7 +288,8 @@ class ChannelSpatialSELayer(_Layer):
     """Concurrent spatial and channel squeeze & excitation (scSE).
 
     ``y = cSE(x) + sSE(x)`` (``aggregate="sum"``, the MICCAI paper) or their
-    element-wise maximum (``aggregate="max"``; ties split the gradient).
+    element-wise maximum (``aggregate="max"``, what ai-med's published
+    package computes; ties split the gradient).
 
     Args:
         num_channels: C, the channel count of the inputs.
@@ -391,8 +306,7 @@ class ChannelSpatialSELayer(_Layer):
 
     def __init__(self, num_channels: int, reduction_ratio: int = 2, aggregate: str = "sum",
                  bias: bool = True, *, hidden: Optional[int] = None, seed: Any = None) -> None:
-        if aggregate not in _AGGREGATES:
-            raise ValueError(f'aggregate must be "sum" or "max", got {aggregate!r}')
+        contract.aggregate_code(aggregate)
         self.aggregate = aggregate
         rng = np.random.default_rng(seed)
         self.cSE = ChannelSELayer(num_channels, reduction_ratio, bias, hidden=hidden, seed=rng)
@@ -404,47 +318,51 @@ class ChannelSpatialSELayer(_Layer):
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Any], source: str = "auto", *,
-                        aggregate: str = "sum") -> "ChannelSpatialSELayer":
+                        aggregate: Optional[str] = None) -> "ChannelSpatialSELayer":
         """A layer holding the scSE block of another implementation's state_dict.
 
         ``source``: ``"smp"`` (segmentation_models_pytorch SCSEModule),
-        ``"aimed"`` (``cSE.fc1`` ... ``sSE.conv``), ``"seed002"``
-        (``cSE.Conv_Squeeze`` ... ``sSE.conv``), ``"seed003"``
+        ``"aimed"`` (``cSE.fc1`` ... ``sSE.conv``), ``"conv1x1"``
+        (``cSE.Conv_Squeeze`` ... ``sSE.conv``), ``"sequential"``
         (``cSE.excitation.0`` ... ``sSE.spatial_excitation.0``) or
-        ``"auto"``. Channels, hidden width and bias come from the tensors;
-        ``aggregate`` cannot be read from weights: every known source sums.
-        Raises ValueError listing the keys found when nothing matches.
-        """
-        from ._weights import layer_from_state_dict
+        ``"auto"``. Channels, hidden width and bias come from the tensors.
 
-        layer = layer_from_state_dict(state_dict, "scse", source, aggregate=aggregate)
-        assert isinstance(layer, cls)
-        return layer
+        The aggregate cannot be read from weights. Without ``aggregate``,
+        ``source="aimed"`` gives ``"max"`` (ai-med's published package
+        combines the branches with torch.max) and every other source,
+        ``"auto"`` included, gives ``"sum"`` (the paper, SMP, the seeds'
+        variants). Raises ValueError listing the keys found when nothing
+        matches.
+        """
+        block = read_block(state_dict, "scse", source, aggregate=aggregate)
+        return _checked(layer_from_block(block), cls)
 
     @property
     def _params(self) -> Dict[str, Array]:  # type: ignore[override]
-        params = {"cSE." + k: v for k, v in self.cSE._params.items()}
-        params.update({"sSE." + k: v for k, v in self.sSE._params.items()})
+        params = {contract.CHANNEL_PREFIX + k: v for k, v in self.cSE._params.items()}
+        params.update({contract.SPATIAL_PREFIX + k: v for k, v in self.sSE._params.items()})
         return params
 
-    def _expected(self) -> _Expected:
-        expected = {"cSE." + k: v for k, v in self.cSE._expected().items()}
-        expected.update({"sSE." + k: v for k, v in self.sSE._expected().items()})
-        return expected
+    def _expected(self) -> contract.Expected:
+        return contract.scse_shapes(self.num_channels, self.num_channels_reduced, self.has_bias)
+
+    def _set_params(self, params: Dict[str, Array]) -> None:
+        # Both branches were validated before either changes.
+        for prefix, branch in ((contract.CHANNEL_PREFIX, self.cSE),
+                               (contract.SPATIAL_PREFIX, self.sSE)):
+            branch._params = {k[len(prefix):]: v for k, v in params.items()
+                              if k.startswith(prefix)}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Loads ``cSE.*`` and ``sSE.*`` entries; see ChannelSELayer.load_state_dict.
 
         Both branches are validated before either changes.
         """
-        channel = self.cSE._prepare(state_dict, "cSE.")
-        spatial = self.sSE._prepare(state_dict, "sSE.")
-        known = {"cSE." + k for k in channel} | {"sSE." + k for k in spatial}
-        extra = sorted(set(state_dict) - known)
-        if extra:
-            raise ValueError(f"unexpected keys in state_dict: {', '.join(map(str, extra))}")
-        self.cSE._params = channel
-        self.sSE._params = spatial
+        super().load_state_dict(state_dict)
+
+    def _gates(self) -> Tuple[Optional[tuple], Optional[tuple]]:
+        return contract.native_gates(self.num_channels_reduced, *self.cSE._tensors(),
+                                     *self.sSE._tensors(None))
 
     def forward(self, x: Array, out: Optional[Array] = None) -> Array:
         """Applies scSE to x of shape (N, C, *spatial).
@@ -454,8 +372,9 @@ class ChannelSpatialSELayer(_Layer):
         array of x's shape and layout; it is returned.
         """
         _check_input(x, self.num_channels)
-        return _native.forward(x, cse=self.cSE._gate(), sse=self.sSE._gate(None),
-                               aggregate=_AGGREGATES[self.aggregate], out=out)
+        cse, sse = self._gates()
+        return _native.forward(x, cse=cse, sse=sse,
+                               aggregate=contract.AGGREGATES[self.aggregate], out=out)
 
     def backward(self, x: Array, grad_output: Array) -> Tuple[Array, Grads]:
         """Gradients of ``sum(grad_output * forward(x))``.
@@ -463,18 +382,20 @@ class ChannelSpatialSELayer(_Layer):
         Returns ``(grad_input, grads)`` with grads keyed like state_dict().
         """
         _check_input(x, self.num_channels)
-        _check_grad_output(x, grad_output)
+        cse, sse = self._gates()
         grad_x, cse_grads, sse_grads = _native.backward(
-            x, grad_output, cse=self.cSE._gate(), sse=self.sSE._gate(None),
-            aggregate=_AGGREGATES[self.aggregate])
-        grads = _channel_grads(cse_grads, "cSE.")
-        grads.update(_spatial_grads(sse_grads, "sSE."))
-        return grad_x, grads
+            x, grad_output, cse=cse, sse=sse, aggregate=contract.AGGREGATES[self.aggregate])
+        return grad_x, contract.named_grads(contract.flat_grads(cse_grads, sse_grads),
+                                            contract.CHANNEL_PREFIX, contract.SPATIAL_PREFIX)
 
     def __repr__(self) -> str:
         return (f"ChannelSpatialSELayer(num_channels={self.num_channels}, "
                 f"reduction_ratio={self.reduction_ratio}, aggregate={self.aggregate!r}, "
                 f"bias={self.has_bias}{_hidden_repr(self.cSE)})")
+
+
+#: What from_state_dict and extract_blocks return.
+Layer = Union[ChannelSELayer, SpatialSELayer, ChannelSpatialSELayer]
 
 
 def _hidden_repr(layer: ChannelSELayer) -> str:
@@ -484,13 +405,61 @@ def _hidden_repr(layer: ChannelSELayer) -> str:
     return f", hidden={layer.num_channels_reduced}"
 
 
-def _channel_grads(grads: Any, prefix: str) -> Grads:
-    w1, b1, w2, b2 = grads
-    named = {"fc1.weight": w1, "fc1.bias": b1, "fc2.weight": w2, "fc2.bias": b2}
-    return {prefix + k: v for k, v in named.items() if v is not None}
+def _checked(layer: _Layer, cls: type) -> Any:
+    assert isinstance(layer, cls)
+    return layer
 
 
-def _spatial_grads(grads: Any, prefix: str) -> Grads:
-    weight, bias = grads
-    named = {"conv.weight": weight, "conv.bias": bias}
-    return {prefix + k: v for k, v in named.items() if v is not None}
+def layer_from_block(block: Block) -> Layer:
+    """The layer of a block read by _weights, holding its parameters."""
+    if block.kind == "sse":
+        layer: Layer = SpatialSELayer(block.channels, block.has_bias, seed=0)
+    elif block.kind == "cse":
+        layer = ChannelSELayer(block.channels, block.reduction_ratio or 1, block.has_bias,
+                               hidden=block.hidden, seed=0)
+    else:
+        layer = ChannelSpatialSELayer(block.channels, block.reduction_ratio or 1,
+                                      block.aggregate, block.has_bias, hidden=block.hidden,
+                                      seed=0)
+    layer._set_params(dict(block.params))
+    return layer
+
+
+def extract_blocks(state_dict: Mapping[str, Any],
+                   prefix_pattern: Union[str, Pattern[str], None] = None, *,
+                   source: str = "auto", kinds: Optional[Sequence[str]] = None,
+                   aggregate: Optional[str] = None) -> Dict[str, Layer]:
+    """Finds every cSE / sSE / scSE block in a whole model's state_dict.
+
+    Returns ``{module name: layer}`` in state_dict order, where the module
+    name is the block's path without the trailing dot, as in
+    ``model.named_modules()`` (e.g. ``"decoder.blocks.0.attention1.attention"``
+    in an SMP Unet built with ``decoder_attention_type="scse"``), and the
+    layer is a :class:`ChannelSpatialSELayer`, :class:`ChannelSELayer` or
+    :class:`SpatialSELayer` holding its weights.
+
+    Args:
+        state_dict: a model's state_dict (tensors or arrays).
+        prefix_pattern: a regular expression the module name must match
+            entirely (``re.fullmatch``), e.g.
+            ``r"decoder\\.blocks\\.\\d+\\.attention[12]\\.attention"``. With a
+            pattern, a matching block whose tensors do not fit together
+            raises ValueError; without one it is skipped as a look-alike.
+        source: restricts the key layouts to one source (see
+            :func:`detect_source`); "auto" accepts all.
+        kinds: restricts the block kinds, any of "scse", "cse", "sse".
+        aggregate: aggregate of the scSE layers returned; by default
+            ``"max"`` with ``source="aimed"``, else ``"sum"`` (it cannot be
+            read from weights; see :func:`detect_source`).
+
+    A block is a module whose keys are exactly one layout's. The outermost
+    match wins: the ``cSE.`` part of an scSE block is not returned again.
+    Without a pattern or ``kinds``, other modules with the same parameters
+    are found too: a module holding just an MLP ``fc1``/``fc2`` with weights
+    [H, C] and [C, H] looks like an ai-med channel gate, and one holding
+    just a 1x1 convolution to one channel named ``conv`` like a spatial
+    gate. Pass a pattern or ``kinds=("scse",)`` to avoid them.
+    """
+    blocks = find_blocks(state_dict, prefix_pattern, source=source, kinds=kinds,
+                         aggregate=aggregate)
+    return {name: layer_from_block(block) for name, block in blocks.items()}

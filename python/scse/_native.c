@@ -24,8 +24,8 @@
 PyDoc_STRVAR(module_doc,
 "Low-level binding of libscse; use the layer classes in ``scse`` instead.\n"
 "\n"
-"Activation arrays (``x``, ``grad_y``, ``out``) are float32 ndarrays of shape\n"
-"(N, C, *spatial) with 1 to 3 spatial dimensions, no zero-size dimension,\n"
+"Activation arrays (``x``, ``grad_output``, ``out``) are float32 ndarrays of\n"
+"shape (N, C, *spatial) with 1 to 3 spatial dimensions, no zero-size dimension,\n"
 "4-byte aligned and dense in one of two memory orders: C-contiguous\n"
 "(channels first, NCHW) or channels last (``x.transpose(0, 2, ..., 1)`` is\n"
 "C-contiguous, NHWC). When both describe the memory (C == 1 or S == 1) it is\n"
@@ -48,9 +48,9 @@ PyDoc_STRVAR(module_doc,
 "      ``out`` (optional) must be a writeable float32 array of x's shape and\n"
 "      memory order; it may be x itself (in place). Returns ``out`` or a\n"
 "      new array.\n"
-"  backward(x, grad_y, cse=None, sse=None, aggregate=0)\n"
+"  backward(x, grad_output, cse=None, sse=None, aggregate=0)\n"
 "      -> (grad_x, cse_grads or None, sse_grads or None)\n"
-"      grad_y must have x's shape and be dense in either memory order; it is\n"
+"      grad_output must have x's shape and be dense in either memory order; it is\n"
 "      copied into x's order when that differs. cse_grads is\n"
 "      (fc1_weight, fc1_bias or None, fc2_weight, fc2_bias or None) and\n"
 "      sse_grads (weight, bias or None), each in the shape of the parameter\n"
@@ -58,11 +58,17 @@ PyDoc_STRVAR(module_doc,
 "  version() -> str, status_string(code) -> str,\n"
 "  set_num_threads(n) -> None, get_num_threads() -> int, cpu_isa() -> str.\n"
 "\n"
+"This module checks what memory safety needs (types, dtypes, shapes that\n"
+"fit together, memory order, alignment; the library refuses overlaps) and\n"
+"the rank; the rules of the layers (their channel count, state_dict\n"
+"shapes) are checked in Python, from scse/_contract.py.\n"
 "Errors: TypeError for a non-ndarray or a non-float32 (or byte-swapped)\n"
 "array, ValueError for a wrong shape, zero-size dimension, memory order,\n"
 "misalignment or read-only ``out``; a failing library call raises Error\n"
 "(message: scse_status_string, attribute ``status``: the status code).\n"
-"HEADER_VERSION is the header version this module was compiled against;\n"
+"HEADER_VERSION is the header version this module was compiled against and\n"
+"AGGREGATE_SUM / AGGREGATE_MAX the header's scse_aggregate codes,\n"
+"MIN_SPATIAL_DIMS / MAX_SPATIAL_DIMS the rank rule;\n"
 "import fails if the loaded library reports another version.");
 
 typedef struct {
@@ -127,7 +133,14 @@ static int is_dense_in(PyArrayObject *arr, scse_layout layout) {
   return 1;
 }
 
-/* Checks type, dtype and shape of an activation array (x, grad_y or out). */
+/* Inputs have 1 to 3 spatial dimensions. The C ABI takes only their
+ * product; this is the Python API's rule (scse/_contract.py, which the
+ * tests check against the values exported below). The binding enforces it
+ * too because scse.torch's eager path leaves shape checks to it. */
+#define MIN_SPATIAL_DIMS 1
+#define MAX_SPATIAL_DIMS 3
+
+/* Checks type, dtype and shape of an activation array (x, grad_output or out). */
 static int check_activation(PyObject *obj, const char *name) {
   if (!PyArray_Check(obj)) {
     PyErr_Format(PyExc_TypeError,
@@ -139,12 +152,12 @@ static int check_activation(PyObject *obj, const char *name) {
   PyArrayObject *arr = (PyArrayObject *)obj;
   if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_ISNOTSWAPPED(arr)) {
     PyErr_Format(PyExc_TypeError,
-                 "%s must have dtype float32 in native byte order, got %R",
+                 "%s must have dtype float32 in native byte order, got %S",
                  name, (PyObject *)PyArray_DESCR(arr));
     return -1;
   }
   int ndim = PyArray_NDIM(arr);
-  if (ndim < 3 || ndim > 5) {
+  if (ndim < 2 + MIN_SPATIAL_DIMS || ndim > 2 + MAX_SPATIAL_DIMS) {
     PyErr_Format(PyExc_ValueError,
                  "%s must have 3 to 5 dimensions (N, C, 1 to 3 spatial), "
                  "got %d", name, ndim);
@@ -228,7 +241,7 @@ static PyArrayObject *param_array(PyObject *obj, const char *name,
   }
   PyArrayObject *arr = (PyArrayObject *)obj;
   if (PyArray_TYPE(arr) != NPY_FLOAT32) {
-    PyErr_Format(PyExc_TypeError, "%s must have dtype float32, got %R",
+    PyErr_Format(PyExc_TypeError, "%s must have dtype float32, got %S",
                  name, (PyObject *)PyArray_DESCR(arr));
     return NULL;
   }
@@ -471,12 +484,12 @@ static float *grad_data(PyArrayObject *arr) {
 }
 
 PyDoc_STRVAR(backward_doc,
-"backward(x, grad_y, cse=None, sse=None, aggregate=0)\n"
+"backward(x, grad_output, cse=None, sse=None, aggregate=0)\n"
 "    -> (grad_x, cse_grads or None, sse_grads or None)\n\n"
-"Gradients of sum(grad_y * forward(x)) (see the module docstring).");
+"Gradients of sum(grad_output * forward(x)) (see the module docstring).");
 
 static PyObject *native_backward(PyObject *module, PyObject *args, PyObject *kwargs) {
-  static char *keywords[] = {"x", "grad_y", "cse", "sse", "aggregate", NULL};
+  static char *keywords[] = {"x", "grad_output", "cse", "sse", "aggregate", NULL};
   PyObject *x_obj, *gy_obj, *cse_obj = Py_None, *sse_obj = Py_None;
   int aggregate = SCSE_AGGREGATE_SUM, layout;
   cse_args cse;
@@ -495,16 +508,16 @@ static PyObject *native_backward(PyObject *module, PyObject *args, PyObject *kwa
     return NULL;
   }
   PyArrayObject *x = (PyArrayObject *)x_obj;
-  if (check_activation(gy_obj, "grad_y") < 0) goto fail;
+  if (check_activation(gy_obj, "grad_output") < 0) goto fail;
   if (!same_shape(x, (PyArrayObject *)gy_obj)) {
-    PyErr_SetString(PyExc_ValueError, "grad_y must have the shape of x");
+    PyErr_SetString(PyExc_ValueError, "grad_output must have the shape of x");
     goto fail;
   }
   if (is_dense_in((PyArrayObject *)gy_obj, (scse_layout)layout)) {
     gy = (PyArrayObject *)gy_obj;
     Py_INCREF(gy);
   } else {
-    if (detect_layout((PyArrayObject *)gy_obj, "grad_y") < 0) goto fail;
+    if (detect_layout((PyArrayObject *)gy_obj, "grad_output") < 0) goto fail;
     if ((gy = new_activation(x, (scse_layout)layout)) == NULL) goto fail;
     if (PyArray_CopyInto(gy, (PyArrayObject *)gy_obj) < 0) goto fail;
   }
@@ -707,6 +720,10 @@ static int native_exec(PyObject *module) {
   if (state->error == NULL) goto fail;
   if (PyModule_AddType(module, (PyTypeObject *)state->error) < 0) goto fail;
   if (PyModule_AddStringConstant(module, "HEADER_VERSION", HEADER_VERSION) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "AGGREGATE_SUM", SCSE_AGGREGATE_SUM) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "AGGREGATE_MAX", SCSE_AGGREGATE_MAX) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "MIN_SPATIAL_DIMS", MIN_SPATIAL_DIMS) < 0) goto fail;
+  if (PyModule_AddIntConstant(module, "MAX_SPATIAL_DIMS", MAX_SPATIAL_DIMS) < 0) goto fail;
   Py_DECREF(attrs);
   return 0;
 fail:

@@ -6,6 +6,12 @@ import numpy as np
 
 #: The SCSE_VERSION_* of the header the extension was compiled against.
 HEADER_VERSION: str
+#: The header's scse_aggregate codes (scse._contract.AGGREGATES must agree).
+AGGREGATE_SUM: int
+AGGREGATE_MAX: int
+#: Activations have this many spatial dimensions (scse._contract agrees).
+MIN_SPATIAL_DIMS: int
+MAX_SPATIAL_DIMS: int
 
 class Error(Exception):
     """A libscse call failed; ``status`` is the scse_status code."""
@@ -39,15 +45,15 @@ def forward(
 
 def backward(
     x: np.ndarray,
-    grad_y: np.ndarray,
+    grad_output: np.ndarray,
     cse: Optional[_CseGate] = None,
     sse: Optional[_SseGate] = None,
     aggregate: int = 0,
 ) -> Tuple[np.ndarray, Optional[_CseGrads], Optional[_SseGrads]]:
-    """Gradients of ``sum(grad_y * forward(x, ...))``.
+    """Gradients of ``sum(grad_output * forward(x, ...))``.
 
     Returns ``(grad_x, cse_grads, sse_grads)``: grad_x a new array in x's
-    layout (grad_y in the other dense layout is copied first), the gradient
+    layout (grad_output in the other dense layout is copied first), the gradient
     tuples None for an absent gate.
     """
 

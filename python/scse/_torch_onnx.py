@@ -23,9 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ._layers import _AGGREGATES
-
-AGGREGATE_MAX = _AGGREGATES["max"]
+from ._contract import AGGREGATE_MAX
 
 # Lowest opset whose operators _block uses with these signatures.
 MIN_OPSET = 13

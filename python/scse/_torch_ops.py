@@ -46,6 +46,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from . import _contract as contract
 from . import _native
 
 _Tensor = Optional[torch.Tensor]
@@ -110,9 +111,8 @@ def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor
         raise ValueError("scse: w1 and w2 must be given together (the channel gate)")
     if w1 is None and sw is None:
         raise ValueError("scse: at least one gate (w1/w2 or sw) must be given")
-    cse = None if w1 is None else (w1.shape[0], array(w1), array(b1), array(w2), array(b2))
-    sse = None if sw is None else (array(sw), array(sb))
-    return cse, sse
+    return contract.native_gates(None if w1 is None else w1.shape[0],
+                                 *map(array, (w1, b1, w2, b2, sw, sb)))
 
 
 # Outputs of at least this size get memory aligned to transparent huge pages
@@ -224,7 +224,7 @@ def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tenso
     grad_input = wrap(grad_x)
     if xd is not x:
         grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)
-    flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
+    flat = contract.flat_grads(channel, spatial)
     # The binding returns each gradient in its parameter's shape.
     grads = tuple(x.new_empty(0) if g is None else wrap(g) for g in flat)
     return (grad_input,) + grads

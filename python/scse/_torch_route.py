@@ -28,7 +28,8 @@ from typing import Any, Optional, Tuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import _native
+from . import _contract as contract
+from . import _native, _reference_torch
 from ._torch_ops import forward_op, in_layout_of, is_channels_last, new_output
 
 _Tensor = Optional[torch.Tensor]
@@ -65,11 +66,7 @@ def operator_applies(x: torch.Tensor, params: Params) -> bool:
 
 
 def _check_shape(x: torch.Tensor, channels: int) -> None:
-    if not 3 <= x.dim() <= 5:
-        raise ValueError("input_tensor must have shape (N, C, *spatial) with 1 to 3 spatial "
-                         f"dimensions, got {tuple(x.shape)}")
-    if x.size(1) != channels:
-        raise ValueError(f"input_tensor has {x.size(1)} channels, the layer expects {channels}")
+    contract.check_input_shape(x.shape, channels, "input_tensor")
 
 
 def _gates(hidden: Optional[int], params: Params) -> Any:
@@ -77,9 +74,8 @@ def _gates(hidden: Optional[int], params: Params) -> Any:
     float32 parameters, or None when a parameter is anything else."""
     if not all(p is None or _plain(p, (_float32,)) for p in params):
         return None
-    w1, b1, w2, b2, sw, sb = (None if p is None else p.detach().numpy() for p in params)
-    return (None if hidden is None else (hidden, w1, b1, w2, b2),
-            None if sw is None else (sw, sb))
+    return contract.native_gates(hidden, *(None if p is None else p.detach().numpy()
+                                           for p in params))
 
 
 def _cached_gates(owner: Any, hidden: Optional[int], params: Params) -> Any:
@@ -117,7 +113,7 @@ class _NativeBlock(torch.autograd.Function):
         grad_x, channel, spatial = _native.backward(
             x.detach().numpy(), in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate)
         needs = ctx.needs_input_grad
-        flat = tuple(channel or (None,) * 4) + tuple(spatial or (None,) * 2)
+        flat = contract.flat_grads(channel, spatial)
         grads = tuple(None if g is None or not need else torch.from_numpy(g)
                       for g, need in zip(flat, needs[3:]))
         return (torch.from_numpy(grad_x) if needs[0] else None, None, None) + grads
@@ -152,6 +148,4 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
     if operator_applies(x, params):
         result: torch.Tensor = forward_op(x, *params, aggregate)
         return result
-    from .torch import _torch_math
-
-    return _torch_math(x, hidden, aggregate, *params)
+    return _reference_torch.forward(x, hidden, aggregate, *params)

@@ -1,150 +1,131 @@
-"""Loading the weights of other cSE / sSE / scSE implementations.
+"""Reading the weights of other cSE / sSE / scSE implementations.
 
 Each supported implementation stores the same parameters under its own key
-names, sometimes as 1x1 convolutions instead of linear layers. This module
-knows those layouts, recognises them in a state_dict, and builds our layers
-from them; the channel count, hidden width and bias are read from the
-tensors.
+names (the key maps are in ``_contract``), sometimes as 1x1 convolutions
+instead of linear layers. This module converts state-dict values, checks
+their shapes, recognises a layout in a state_dict and turns it into a
+:class:`Block`: the channel count, hidden width, bias and parameters under
+our keys, read from the tensors. ``_layers`` builds layers from blocks; this
+module knows nothing of layers.
 The sources and their semantics are described in :func:`detect_source`.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Pattern, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._layers import ChannelSELayer, ChannelSpatialSELayer, SpatialSELayer, _to_float32
+from . import _contract as contract
+from ._contract import KIND_NAMES, KINDS, LAYOUTS, Layout
 
-__all__ = ["SOURCES", "detect_source", "extract_blocks", "layer_from_state_dict"]
+__all__ = ["Block", "detect_source", "find_blocks", "read_block", "to_float32", "prepare"]
 
-#: Accepted ``source=`` names besides ``"auto"``.
-SOURCES: Tuple[str, ...] = ("aimed", "smp", "monai", "timm", "seed002", "seed003")
+Array = np.ndarray
 
-#: What extract_blocks returns for each block.
-Layer = Union[ChannelSELayer, SpatialSELayer, ChannelSpatialSELayer]
 
-_KINDS = ("scse", "cse", "sse")
-_KIND_NAMES = {"scse": "scSE (ChannelSpatialSELayer)", "cse": "cSE (ChannelSELayer)",
-               "sse": "sSE (SpatialSELayer)"}
-_CLASS_NAMES = {"scse": "ChannelSpatialSELayer", "cse": "ChannelSELayer",
-                "sse": "SpatialSELayer"}
+def to_float32(value: Any, key: str) -> Array:
+    """np.asarray for state-dict values, also for torch tensors that require grad."""
+    detach = getattr(value, "detach", None)
+    if callable(detach) and not isinstance(value, np.ndarray):
+        value = detach()
+        cpu = getattr(value, "cpu", None)
+        if callable(cpu):
+            value = cpu()
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the key named
+        raise TypeError(f"{key}: cannot convert {type(value).__name__} to an array") from exc
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{key}: expected real numbers, got dtype {array.dtype}")
+    return np.array(array, dtype=np.float32, order="C", copy=True)
 
-# Our canonical names, in the order of the other tuples below.
-_CHANNEL = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
-_SPATIAL = ("conv.weight", "conv.bias")
+
+def _conform(array: Array, key: str, shape: Tuple[int, ...],
+             accepted: Tuple[Tuple[int, ...], ...]) -> Array:
+    """Reshapes an accepted form of a parameter to its canonical shape."""
+    if array.shape not in accepted:
+        forms = " or ".join(str(form) for form in accepted)
+        raise ValueError(f"{key}: expected shape {forms}, got {array.shape}")
+    return array.reshape(shape)
+
+
+def require_mapping(state_dict: Any) -> Mapping[str, Any]:
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
+    return state_dict
+
+
+def prepare(state_dict: Mapping[str, Any], expected: contract.Expected,
+            prefix: str = "") -> Dict[str, Array]:
+    """The ``expected`` parameters of ``state_dict`` (keys under ``prefix``) as
+    float32 arrays of their canonical shapes; ValueError names a missing or
+    misshapen entry, TypeError an unconvertible one."""
+    state_dict = require_mapping(state_dict)
+    missing = [prefix + key for key in expected if prefix + key not in state_dict]
+    if missing:
+        raise ValueError(f"missing keys in state_dict: {', '.join(missing)}")
+    return {key: _conform(to_float32(state_dict[prefix + key], prefix + key), prefix + key,
+                          shape, accepted)
+            for key, (shape, accepted) in expected.items()}
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """Key names of one source's block; weights first, then biases."""
+class Block:
+    """One block's parameters under our keys, with what they imply."""
 
     source: str
-    kind: str
-    channel: Tuple[str, ...] = ()  # keys for _CHANNEL, or () without a channel gate
-    spatial: Tuple[str, ...] = ()  # keys for _SPATIAL, or () without a spatial gate
-    # Distinguishes layouts with equal key names: are the channel-gate
-    # weights stored as 1x1 convolutions [out, in, 1, 1]?
-    conv_form: Optional[bool] = None
-
-    def weight_keys(self) -> List[str]:
-        return list(self.channel[0:1] + self.channel[2:3] + self.spatial[0:1])
-
-    def bias_groups(self) -> List[Tuple[str, ...]]:
-        groups: List[Tuple[str, ...]] = []
-        if self.channel:
-            groups.append((self.channel[1], self.channel[3]))
-        if self.spatial:
-            groups.append((self.spatial[1],))
-        return groups
-
-    def all_keys(self) -> List[str]:
-        return list(self.channel) + list(self.spatial)
-
-    def matches(self, keys: Iterable[str]) -> bool:
-        """The key set is exactly this layout's, with all biases or none."""
-        keys = set(keys)
-        if not set(self.weight_keys()) <= keys or not keys <= set(self.all_keys()):
-            return False
-        present = [all(k in keys for k in g) for g in self.bias_groups()]
-        absent = [not any(k in keys for k in g) for g in self.bias_groups()]
-        return all(present) or all(absent)
-
-    def renames(self, prefix: str = "") -> Dict[str, str]:
-        """Our key -> the source's key."""
-        ours = {}
-        gate_prefix = {"scse": ("cSE.", "sSE."), "cse": ("", ""), "sse": ("", "")}[self.kind]
-        for canon, theirs in zip(_CHANNEL, self.channel):
-            ours[gate_prefix[0] + canon] = prefix + theirs
-        for canon, theirs in zip(_SPATIAL, self.spatial):
-            ours[gate_prefix[1] + canon] = prefix + theirs
-        return ours
+    kind: str  # "scse", "cse" or "sse"
+    channels: int
+    hidden: Optional[int]  # None for "sse"
+    reduction_ratio: Optional[int]  # informational: hidden decides
+    has_bias: bool
+    aggregate: str  # used by "scse" only
+    params: Dict[str, Array]
 
 
-def _prefixed(prefix: str, keys: Tuple[str, ...]) -> Tuple[str, ...]:
-    return tuple(prefix + k for k in keys)
-
-
-_CSE_KEYS = {
-    "aimed": _CHANNEL,
-    "monai": ("fc.0.weight", "fc.0.bias", "fc.2.weight", "fc.2.bias"),
-    "seed002": ("Conv_Squeeze.weight", "Conv_Squeeze.bias",
-                "Conv_Excitation.weight", "Conv_Excitation.bias"),
-    "seed003": ("excitation.0.weight", "excitation.0.bias",
-                "excitation.2.weight", "excitation.2.bias"),
-}
-_SSE_KEYS = {
-    "aimed": _SPATIAL,
-    "seed003": ("spatial_excitation.0.weight", "spatial_excitation.0.bias"),
-}
-
-# Order matters only among layouts with equal keys: the first one wins.
-_LAYOUTS: Tuple[_Layout, ...] = (
-    _Layout("smp", "scse", _prefixed("cSE.", ("1.weight", "1.bias", "3.weight", "3.bias")),
-            _prefixed("sSE.", ("0.weight", "0.bias"))),
-    _Layout("aimed", "scse", _prefixed("cSE.", _CSE_KEYS["aimed"]),
-            _prefixed("sSE.", _SSE_KEYS["aimed"])),
-    _Layout("seed002", "scse", _prefixed("cSE.", _CSE_KEYS["seed002"]),
-            _prefixed("sSE.", _SSE_KEYS["aimed"])),
-    _Layout("seed003", "scse", _prefixed("cSE.", _CSE_KEYS["seed003"]),
-            _prefixed("sSE.", _SSE_KEYS["seed003"])),
-    _Layout("aimed", "cse", _CSE_KEYS["aimed"], conv_form=False),
-    _Layout("timm", "cse", _CSE_KEYS["aimed"], conv_form=True),
-    _Layout("monai", "cse", _CSE_KEYS["monai"]),
-    _Layout("seed002", "cse", _CSE_KEYS["seed002"]),
-    _Layout("seed003", "cse", _CSE_KEYS["seed003"]),
-    _Layout("aimed", "sse", spatial=_SSE_KEYS["aimed"]),
-    _Layout("seed002", "sse", spatial=_SSE_KEYS["aimed"]),
-    _Layout("seed003", "sse", spatial=_SSE_KEYS["seed003"]),
-)
-
-
-def _check_source(source: str) -> str:
-    if source != "auto" and source not in SOURCES:
-        raise ValueError(f"source must be 'auto' or one of {', '.join(map(repr, SOURCES))}, "
-                         f"got {source!r}")
+def check_source(source: Any) -> str:
+    """The source name, with deprecated spellings mapped (and warned about)."""
+    if isinstance(source, str) and source in contract.DEPRECATED_SOURCES:
+        new = contract.DEPRECATED_SOURCES[source]
+        # 4: check_source <- read_block / find_blocks <- public method <- caller.
+        warnings.warn(f"source={source!r} is deprecated, use source={new!r}",
+                      DeprecationWarning, stacklevel=4)
+        return new
+    if source != "auto" and source not in contract.SOURCES:
+        raise ValueError(f"source must be 'auto' or one of "
+                         f"{', '.join(map(repr, contract.SOURCES))}, got {source!r}")
     return source
 
 
 def _check_kinds(kinds: Optional[Sequence[str]]) -> Tuple[str, ...]:
     if kinds is None:
-        return _KINDS
+        return KINDS
     if isinstance(kinds, str):
         kinds = (kinds,)
-    unknown = [k for k in kinds if k not in _KINDS]
+    unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"kinds must be among 'scse', 'cse', 'sse', got {unknown}")
     return tuple(kinds)
 
 
-def _candidates(kinds: Sequence[str], source: str) -> List[_Layout]:
-    return [lay for lay in _LAYOUTS
+def _aggregate(aggregate: Optional[str], source: str) -> str:
+    """The scSE aggregate: as given, else the source's (sum for "auto")."""
+    if aggregate is None:
+        return contract.default_aggregate(source)
+    contract.aggregate_code(aggregate)  # ValueError for an unknown name
+    return aggregate
+
+
+def _candidates(kinds: Sequence[str], source: str) -> List[Layout]:
+    return [lay for lay in LAYOUTS
             if lay.kind in kinds and (source == "auto" or lay.source == source)]
 
 
-def _find_layout(block: Mapping[str, Any], kinds: Sequence[str], source: str) -> Optional[_Layout]:
+def _find_layout(block: Mapping[str, Any], kinds: Sequence[str], source: str) -> Optional[Layout]:
     found = [lay for lay in _candidates(kinds, source) if lay.matches(block)]
     if not found:
         return None
@@ -176,41 +157,35 @@ def _describe_layouts(kinds: Sequence[str], source: str) -> str:
     return "\n".join(lines)
 
 
-def _build(layout: _Layout, block: Mapping[str, Any], aggregate: str, prefix: str = "") -> Layer:
-    """Our layer with the block's parameters; ValueError names the source's keys."""
+def _build(layout: Layout, block: Mapping[str, Any], aggregate: str, prefix: str = "") -> Block:
+    """The block's parameters under our keys; ValueError names the source's keys."""
     renames = layout.renames(prefix)
-    ours = {canon: _to_float32(block[theirs[len(prefix):]], theirs)
-            for canon, theirs in renames.items() if theirs[len(prefix):] in block}
-    has_bias = any(key.endswith("bias") for key in ours)
+    values = {canon: to_float32(block[theirs[len(prefix):]], theirs)
+              for canon, theirs in renames.items() if theirs[len(prefix):] in block}
+    has_bias = any(key.endswith("bias") for key in values)
+    hidden: Optional[int] = None
+    ratio: Optional[int] = None
     if layout.kind == "sse":
-        layer: Layer = SpatialSELayer(_spatial_channels(ours["conv.weight"], renames["conv.weight"]),
-                                      bias=has_bias, seed=0)
+        channels = _spatial_channels(values["conv.weight"], renames["conv.weight"])
+        expected = contract.spatial_shapes(channels, has_bias)
     else:
-        key = "fc1.weight" if layout.kind == "cse" else "cSE.fc1.weight"
-        w1 = ours[key]
+        key = "fc1.weight" if layout.kind == "cse" else contract.CHANNEL_PREFIX + "fc1.weight"
+        w1 = values[key]
         if w1.ndim < 2:
             raise ValueError(f"{renames[key]}: expected shape (hidden, C) or (hidden, C, 1, 1), "
                              f"got {w1.shape}")
-        hidden, channels = w1.shape[0], w1.shape[1]
-        # Informational only (hidden= decides); a width above C has ratio 1.
+        hidden, channels = int(w1.shape[0]), int(w1.shape[1])
+        # Informational only (hidden decides); a width above C has ratio 1.
         ratio = max(1, channels // hidden) if hidden > 0 else channels + 1
-        if layout.kind == "cse":
-            layer = ChannelSELayer(channels, ratio, has_bias, hidden=hidden, seed=0)
-        else:
-            layer = ChannelSpatialSELayer(channels, ratio, aggregate, has_bias, hidden=hidden, seed=0)
+        expected = (contract.channel_shapes(channels, hidden, has_bias) if layout.kind == "cse"
+                    else contract.scse_shapes(channels, hidden, has_bias))
     try:
-        layer.load_state_dict(ours)
+        params = {canon: _conform(values[canon], renames[canon], shape, accepted)
+                  for canon, (shape, accepted) in expected.items()}
     except ValueError as exc:
-        message = str(exc)
-        for canon, theirs in renames.items():
-            if message.startswith(canon + ":"):
-                message = theirs + message[len(canon):]
-                break
-        else:
-            message = f"{message} (keys renamed from the {layout.source} layout)"
         raise ValueError(f"{layout.source} {layout.kind} weights do not fit together: "
-                         f"{message}") from None
-    return layer
+                         f"{exc}") from None
+    return Block(layout.source, layout.kind, channels, hidden, ratio, has_bias, aggregate, params)
 
 
 def _spatial_channels(weight: np.ndarray, key: str) -> int:
@@ -221,17 +196,16 @@ def _spatial_channels(weight: np.ndarray, key: str) -> int:
     raise ValueError(f"{key}: expected shape (1, C, 1, 1), got {weight.shape}")
 
 
-def _require_mapping(state_dict: Any) -> Mapping[str, Any]:
-    if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
-    return state_dict
+def read_block(state_dict: Mapping[str, Any], kind: str, source: str = "auto",
+               aggregate: Optional[str] = None) -> Block:
+    """The ``kind`` block ("cse", "sse" or "scse") of a block's state_dict.
 
-
-def layer_from_state_dict(state_dict: Mapping[str, Any], kind: str, source: str = "auto",
-                          aggregate: str = "sum") -> Layer:
-    """Our ``kind`` layer ("cse", "sse" or "scse") from a block's state_dict."""
-    state_dict = _require_mapping(state_dict)
-    source = _check_source(source)
+    ``aggregate`` None takes the source's (``"max"`` for ``"aimed"``,
+    ``"sum"`` otherwise and for ``"auto"``).
+    """
+    state_dict = require_mapping(state_dict)
+    source = check_source(source)
+    aggregate = _aggregate(aggregate, source)
     layout = _find_layout(state_dict, (kind,), source)
     if layout is None:
         raise ValueError(_no_match_message(state_dict, kind, source))
@@ -240,22 +214,22 @@ def layer_from_state_dict(state_dict: Mapping[str, Any], kind: str, source: str 
 
 def _no_match_message(state_dict: Mapping[str, Any], kind: str, source: str) -> str:
     wanted = "a known" if source == "auto" else f"the {source!r}"
-    lines = [f"no {_KIND_NAMES[kind]} weights in {wanted} key layout found. "
+    lines = [f"no {KIND_NAMES[kind]} weights in {wanted} key layout found. "
              f"Keys given: {_describe_keys(state_dict)}."]
     layouts = _describe_layouts((kind,), source)
     if layouts:
         lines.append("Accepted layouts:\n" + layouts)
     else:
-        lines.append(f"The {source!r} source has no {_KIND_NAMES[kind]} block; "
+        lines.append(f"The {source!r} source has no {KIND_NAMES[kind]} block; "
                      f"sources with one: "
-                     f"{', '.join(sorted({lay.source for lay in _LAYOUTS if lay.kind == kind}))}.")
-    other = _find_layout(state_dict, [k for k in _KINDS if k != kind], "auto")
+                     f"{', '.join(sorted({lay.source for lay in LAYOUTS if lay.kind == kind}))}.")
+    other = _find_layout(state_dict, [k for k in KINDS if k != kind], "auto")
     if other is not None:
-        lines.append(f"These are {other.source} {_KIND_NAMES[other.kind]} weights: use "
-                     f"scse.{_CLASS_NAMES[other.kind]}.from_state_dict.")
+        lines.append(f"These are {other.source} {KIND_NAMES[other.kind]} weights: use "
+                     f"scse.{contract.CLASS_NAMES[other.kind]}.from_state_dict.")
     else:
         try:
-            blocks = extract_blocks(state_dict)
+            blocks = _find_blocks(state_dict, None, "auto", KINDS, "sum")
         except ValueError:
             blocks = {}
         if blocks:
@@ -273,17 +247,27 @@ def detect_source(state_dict: Mapping[str, Any]) -> Tuple[str, str]:
     block's (use :func:`extract_blocks` for a whole model). Layouts with the
     same key names are told apart by shape (timm's 1x1-convolution weights
     vs ai-med's linear ones) or reported under the first name: the sSE
-    ``conv`` keys of ai-med and seed 002 are both reported as "aimed".
+    ``conv`` keys of ai-med and of the 1x1-convolution scSE are both reported
+    as "aimed".
     Raises ValueError, listing the keys, when no layout matches.
+
+    The aggregate of an scSE block (sum or element-wise max of the branches)
+    is not stored in its weights and cannot be read from them. Loading with
+    ``source="auto"`` gives ``"sum"`` (the paper's choice, and what SMP, the
+    1x1-convolution and nn.Sequential variants and many copies of ai-med's
+    code use); ``source="aimed"`` gives ``"max"``, what ai-med's published
+    package computes; ``aggregate=`` overrides either.
 
     The sources and how their math relates to ours:
 
     ``"aimed"``
-        ai-med ``squeeze_and_excitation``: ``ChannelSELayer`` (``fc1``/``fc2``
-        nn.Linear), ``SpatialSELayer`` (``conv``, a 1x1 nn.Conv2d),
-        ``ChannelSpatialSELayer`` (``cSE.``/``sSE.`` of those). The reference
-        our layers reproduce; its scSE sums the branches (the max variant is a
-        commented-out line there: pass ``aggregate="max"`` if it was used).
+        ai-med's ``squeeze_and_excitation`` package: ``ChannelSELayer``
+        (``fc1``/``fc2`` nn.Linear), ``SpatialSELayer`` (``conv``, a 1x1
+        nn.Conv2d), ``ChannelSpatialSELayer`` (``cSE.``/``sSE.`` of those),
+        whose forward is ``torch.max(cSE(x), sSE(x))``: loading with
+        ``source="aimed"`` gives ``aggregate="max"``. The key names are also
+        those of this package's own layers and of copies of ai-med's code that
+        sum the branches, which ``source="auto"`` (sum) loads.
     ``"smp"``
         segmentation_models_pytorch ``SCSEModule(in_channels, reduction=16)``:
         ``cSE`` = Sequential(AdaptiveAvgPool2d(1), Conv2d(C, C//16, 1), ReLU,
@@ -307,23 +291,27 @@ def detect_source(state_dict: Mapping[str, Any]) -> Tuple[str, str]:
         other options are not recorded in the state_dict. timm's EfficientNet /
         MobileNetV3 ``SqueezeExcite`` (``conv_reduce``/``conv_expand``, SiLU or
         hard-sigmoid gates) is a different computation and is not accepted.
-    ``"seed002"``
-        1x1-convolution scSE: ``cSE.Conv_Squeeze`` / ``cSE.Conv_Excitation``
-        (r = 2) after adaptive average pooling, ``sSE.conv``; sum.
-    ``"seed003"``
-        ``cSE.excitation.0`` / ``.2`` (nn.Linear, ratio 16; the standalone
-        channel gate also exists without biases), ``sSE.spatial_excitation.0``
-        (1x1 Conv2d); sum.
+    ``"conv1x1"`` (formerly ``"seed002"``)
+        scSE with a 1x1-convolution channel gate: ``cSE.Conv_Squeeze`` /
+        ``cSE.Conv_Excitation`` (r = 2) after adaptive average pooling,
+        ``sSE.conv``; sum.
+    ``"sequential"`` (formerly ``"seed003"``)
+        scSE with nn.Sequential gates: ``cSE.excitation.0`` / ``.2``
+        (nn.Linear, ratio 16; the standalone channel gate also exists without
+        biases), ``sSE.spatial_excitation.0`` (1x1 Conv2d); sum.
+
+    The old spellings ``"seed002"`` and ``"seed003"`` are still accepted as
+    ``source=`` with a DeprecationWarning.
 
     All of them use ReLU between the two channel-gate layers and sigmoid gates,
     as our kernels do; ReLU(inplace=True) changes nothing in the math.
     """
-    state_dict = _require_mapping(state_dict)
-    layout = _find_layout(state_dict, _KINDS, "auto")
+    state_dict = require_mapping(state_dict)
+    layout = _find_layout(state_dict, KINDS, "auto")
     if layout is None:
         raise ValueError(f"no known cSE / sSE / scSE key layout matches. Keys given: "
                          f"{_describe_keys(state_dict)}.\nAccepted layouts:\n"
-                         f"{_describe_layouts(_KINDS, 'auto')}")
+                         f"{_describe_layouts(KINDS, 'auto')}")
     return layout.source, layout.kind
 
 
@@ -331,42 +319,19 @@ def _module_name(prefix_with_dot: str) -> str:
     return prefix_with_dot[:-1] if prefix_with_dot else ""
 
 
-def extract_blocks(state_dict: Mapping[str, Any],
-                   prefix_pattern: Union[str, Pattern[str], None] = None, *,
-                   source: str = "auto", kinds: Optional[Sequence[str]] = None,
-                   aggregate: str = "sum") -> Dict[str, Layer]:
-    """Finds every cSE / sSE / scSE block in a whole model's state_dict.
+def find_blocks(state_dict: Mapping[str, Any],
+                prefix_pattern: Union[str, Pattern[str], None] = None, *,
+                source: str = "auto", kinds: Optional[Sequence[str]] = None,
+                aggregate: Optional[str] = None) -> Dict[str, Block]:
+    """Every block of a whole model's state_dict: see :func:`scse.extract_blocks`."""
+    state_dict = require_mapping(state_dict)
+    source = check_source(source)
+    return _find_blocks(state_dict, prefix_pattern, source, _check_kinds(kinds),
+                        _aggregate(aggregate, source))
 
-    Returns ``{module name: layer}`` in state_dict order, where the module
-    name is the block's path without the trailing dot, as in
-    ``model.named_modules()`` (e.g. ``"decoder.blocks.0.attention1.attention"``
-    in an SMP Unet built with ``decoder_attention_type="scse"``), and the
-    layer is a :class:`ChannelSpatialSELayer`, :class:`ChannelSELayer` or
-    :class:`SpatialSELayer` holding its weights.
 
-    Args:
-        state_dict: a model's state_dict (tensors or arrays).
-        prefix_pattern: a regular expression the module name must match
-            entirely (``re.fullmatch``), e.g.
-            ``r"decoder\\.blocks\\.\\d+\\.attention[12]\\.attention"``. With a
-            pattern, a matching block whose tensors do not fit together
-            raises ValueError; without one it is skipped as a look-alike.
-        source: restricts the key layouts to one source (see
-            :func:`detect_source`); "auto" accepts all.
-        kinds: restricts the block kinds, any of "scse", "cse", "sse".
-        aggregate: aggregate of the scSE layers returned.
-
-    A block is a module whose keys are exactly one layout's. The outermost
-    match wins: the ``cSE.`` part of an scSE block is not returned again.
-    Without a pattern or ``kinds``, other modules with the same parameters
-    are found too: a module holding just an MLP ``fc1``/``fc2`` with weights
-    [H, C] and [C, H] looks like an ai-med channel gate, and one holding
-    just a 1x1 convolution to one channel named ``conv`` like a spatial
-    gate. Pass a pattern or ``kinds=("scse",)`` to avoid them.
-    """
-    state_dict = _require_mapping(state_dict)
-    source = _check_source(source)
-    kinds = _check_kinds(kinds)
+def _find_blocks(state_dict: Mapping[str, Any], prefix_pattern: Union[str, Pattern[str], None],
+                 source: str, kinds: Sequence[str], aggregate: str) -> Dict[str, Block]:
     if isinstance(prefix_pattern, str):
         prefix_pattern = re.compile(prefix_pattern)
     layouts = _candidates(kinds, source)
@@ -380,7 +345,7 @@ def extract_blocks(state_dict: Mapping[str, Any],
                 prefixes.add("")
             elif key.endswith("." + anchor):
                 prefixes.add(key[: -len(anchor)])
-    found: Dict[str, Layer] = {}
+    found: Dict[str, Block] = {}
     taken: List[str] = []
     # Outer blocks first, so their inner cSE / sSE parts are not reported.
     for prefix in sorted(prefixes, key=lambda p: (p.count("."), p)):
@@ -394,12 +359,12 @@ def extract_blocks(state_dict: Mapping[str, Any],
         if match is None:
             continue
         try:
-            layer = _build(match, block, aggregate, prefix)
+            built = _build(match, block, aggregate, prefix)
         except ValueError:
             if prefix_pattern is not None:
                 raise
             continue
-        found[name] = layer
+        found[name] = built
         taken.append(prefix)
     order: Dict[str, int] = {}
     for index, key in enumerate(keys):
