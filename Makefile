@@ -57,8 +57,10 @@ build:
 	cmake --build $(BUILD_DIR) --parallel $(JOBS)
 
 # The Swift suite uses Swift Testing only, so the empty XCTest pass is skipped.
+# check_module_surface.sh: `import Scse` exposes the Swift API, no scse_* function.
 test-swift:
 	swift test --disable-xctest --jobs $(JOBS)
+	Tests/swift/check_module_surface.sh --jobs $(JOBS)
 
 test-c: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --label-exclude cpu-variants

@@ -2,7 +2,7 @@
 //
 // SwiftPM build of scse. Modules, from the bottom up:
 //   CScse         include/scse.h, the C ABI (the single source of truth for it)
-//   CScseCPU      CPU feature detection (C)
+//   CScseCPU      CPU feature detection, processor count, spin hint (C)
 //   ScseCore      plan, tiling, threads, validation, status texts, the choice
 //                 of kernel variant (`package` API; all process-wide state)
 //   ScseKernels*  the passes over the tensors, once per instruction set

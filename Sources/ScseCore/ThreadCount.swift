@@ -6,6 +6,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CScseCPU
 import Synchronization
 
 /// 0 means "use the default"; stored atomically so concurrent calls are safe.
@@ -24,13 +25,17 @@ package enum ThreadCount {
     return n > 0 ? Int(n) : defaultCount
   }
 
-  /// `SCSE_NUM_THREADS` when it holds a positive integer, else the online
-  /// processors. Read once: the environment is not expected to change.
+  /// `SCSE_NUM_THREADS` when it holds a positive integer, else the
+  /// processors this process may run on (its affinity mask, so `taskset`
+  /// and container cpusets count, not every online processor). Read once:
+  /// the environment is not expected to change.
   package static let defaultCount: Int = {
     if let raw = getenv("SCSE_NUM_THREADS"), let n = Int(String(cString: raw)), n > 0 {
       return Swift.min(n, 1024)
     }
-    let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-    return online > 0 ? Int(online) : 1
+    return availableProcessors
   }()
+
+  /// The processors this process may run on, >= 1 (`cscse_cpu_available_count`).
+  package static let availableProcessors = Int(cscse_cpu_available_count())
 }

@@ -9,9 +9,9 @@
 //
 // One call uses the pool at a time: a call that finds it in use (another user
 // thread's call) runs on its own thread instead, so concurrent calls never
-// wait for each other and never deadlock. In a child process created by
-// fork() the pool's threads do not exist, so calls there run on the calling
-// thread.
+// wait for each other and never deadlock. A child process created by fork()
+// inherits none of the pool's threads: it forgets them and starts its own on
+// its first parallel call.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -19,10 +19,8 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CScseCPU
 import Synchronization
-
-/// Set in a child process after fork(); the pool is never used there.
-private let forked = Atomic<Bool>(false)
 
 /// The worker pool shared by every call in the process.
 private let sharedPool = WorkerPool()
@@ -42,6 +40,7 @@ private func spin(for nanoseconds: UInt64, until done: () -> Bool) -> Bool {
   var deadline: UInt64 = 0
   var round = 0
   while !done() {
+    cscse_cpu_relax()
     round &+= 1
     // Reading the clock every 256 checks keeps the loop cheap.
     if round & 255 == 0 {
@@ -149,11 +148,11 @@ private final class Worker: @unchecked Sendable {
   private let inUse = Atomic<Bool>(false)
   /// Workers, grown on demand by the call holding `inUse`.
   private var workers: [Worker] = []
-  /// Worker threads this process may keep: the online processors less the caller.
+  /// Worker threads this process may keep: the processors it may run on less the caller.
   private let capacity: Int
   /// Set while the caller is (about to be) blocked waiting for workers.
   private let callerParked = Atomic<Bool>(false)
-  private let done = Parking()
+  private var done = Parking()
 
   // The current job. Written before workers are offered it; read by a
   // worker only while it is running, which the caller waits out.
@@ -165,9 +164,21 @@ private final class Worker: @unchecked Sendable {
   private let next = Atomic<Int>(0)
 
   init() {
-    let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-    capacity = Swift.max(0, Swift.min(online > 0 ? Int(online) : 1, 256) - 1)
-    pthread_atfork(nil, nil, { forked.store(true, ordering: .relaxed) })
+    capacity = Swift.max(0, Swift.min(ThreadCount.availableProcessors, 256) - 1)
+    pthread_atfork(nil, nil, { sharedPool.forgetThreadsAfterFork() })
+  }
+
+  /// In a child after fork(), which runs this before anything else on its one
+  /// thread: the workers (and any call that held the pool) stayed in the
+  /// parent, and a mutex may have been copied locked. Dropping them lets the
+  /// next call start fresh workers. The old workers' memory is leaked: their
+  /// threads' retains of them were never released.
+  fileprivate func forgetThreadsAfterFork() {
+    workers = []
+    body = nil
+    done = Parking()
+    callerParked.store(false, ordering: .relaxed)
+    inUse.store(false, ordering: .relaxed)
   }
 
   /// Takes and runs items of the current job until none are left. Items are
@@ -213,11 +224,11 @@ private final class Worker: @unchecked Sendable {
   /// `threads - 1` workers. Items are taken dynamically: a worker that is
   /// slow to wake (its core busy with other work) leaves its items to the
   /// others, and the caller waits only for items already started. Falls back
-  /// to the calling thread alone when the pool is in use, in a forked child,
-  /// or when no worker thread can be started.
+  /// to the calling thread alone when the pool is in use or when no worker
+  /// thread can be started.
   @usableFromInline package func run(_ count: Int, threads requested: Int, _ body: (Int) -> Void) {
     let wanted = Swift.min(requested, capacity + 1)
-    guard wanted > 1, !forked.load(ordering: .relaxed),
+    guard wanted > 1,
           inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     else {
       for i in 0 ..< count { body(i) }

@@ -22,7 +22,13 @@ struct BlockKernel: @unchecked Sendable {
     switch (plan.channelGate != nil, plan.spatialGate != nil) {
     case (true, false): return .channelOnly
     case (false, true): return .spatialOnly
-    default: return plan.aggregate == .sum ? .sum : .max
+    default:
+      // A switch, not `==`: comparing through Equatable emits a weak witness
+      // table accessor that every kernel variant would define.
+      switch plan.aggregate {
+      case .sum: return .sum
+      case .max: return .max
+      }
     }
   }
 

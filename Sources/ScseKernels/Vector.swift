@@ -33,6 +33,22 @@ func mulAdd(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
   #endif
 }
 
+/// The sum of the lanes of `v`, in lane order (the order of the standard
+/// library's `sum()`). Written out rather than calling `sum()`: its generic
+/// specialisation would be an out-of-line weak symbol defined by every
+/// kernel variant, and the linker would keep one variant's code for all
+/// (an AVX2 copy running on the baseline path is SIGILL on a pre-AVX CPU).
+@inline(__always)
+func horizontalSum(_ v: Vec) -> Float {
+  var total = v[0]
+  var i = 1
+  while i < vecWidth {
+    total += v[i]
+    i &+= 1
+  }
+  return total
+}
+
 /// `Float.maximum` semantics of torch.maximum: NaN in either operand wins.
 @inline(__always)
 func maximumPropagatingNaN(_ a: Vec, _ b: Vec) -> Vec {
@@ -80,7 +96,7 @@ struct Cascade {
 
   /// The sum of all lanes of everything added.
   @inline(__always)
-  var total: Float { blocks <= 1 ? level1.sum() : lanes.sum() }
+  var total: Float { blocks <= 1 ? horizontalSum(level1) : horizontalSum(lanes) }
 }
 
 /// `chunks` over `0..<count` in blocks of `blockLength` floats, calling
@@ -153,7 +169,7 @@ func shortDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ count: In
     acc0 = b.map { mulAdd(loadVec(a + i), loadVec($0 + i), acc0) } ?? acc0 + loadVec(a + i)
     i += vecWidth
   }
-  var total = i > 0 ? (acc0 + acc1).sum() : 0
+  var total = i > 0 ? horizontalSum(acc0 + acc1) : 0
   while i < count {
     total = b.map { a[i] * $0[i] + total } ?? total + a[i]
     i += 1

@@ -49,15 +49,13 @@ struct Workspace: @unchecked Sendable {
     let tiles = plan.tiling.count, h = plan.hidden
     let hasChannel = plan.channelGate != nil, hasSpatial = plan.spatialGate != nil
     // Sizes in floats, in the order the buffers are carved; 0 = not needed.
-    var sizes = [Int](repeating: 0, count: 16)
-    func product(_ factors: Int...) -> Int? {
-      var result = 1
-      for f in factors {
-        let (r, overflow) = result.multipliedReportingOverflow(by: f)
-        if overflow { return nil }
-        result = r
-      }
-      return result
+    // Fixed-size vectors rather than arrays: an array would make the kernel
+    // module emit a runtime metadata helper that every variant defines.
+    var sizes = SIMD16<Int>()
+    func product(_ a: Int, _ b: Int, _ c: Int = 1) -> Int? {
+      let (ab, o1) = a.multipliedReportingOverflow(by: b)
+      let (abc, o2) = ab.multipliedReportingOverflow(by: c)
+      return o1 || o2 ? nil : abc
     }
     guard let perTileChannels = product(n, tiles, c), let perChannel = product(n, c),
           let perHidden = product(n, h), let perPosition = product(n, s),
@@ -82,14 +80,16 @@ struct Workspace: @unchecked Sendable {
       }
     }
     // Each buffer starts on a 64-byte boundary.
-    var offsets = [Int](repeating: 0, count: sizes.count)
+    var offsets = SIMD16<Int>()
     var total = 0
-    for (i, size) in sizes.enumerated() {
+    var i = 0
+    while i < sizes.scalarCount {
       offsets[i] = total
-      let (padded, o1) = size.addingReportingOverflow(15)
+      let (padded, o1) = sizes[i].addingReportingOverflow(15)
       let (next, o2) = total.addingReportingOverflow(padded / 16 * 16)
       if o1 || o2 { return nil }
       total = next
+      i += 1
     }
     let (bytes, overflow) = Swift.max(total, 16).multipliedReportingOverflow(by: 4)
     if overflow { return nil }
@@ -99,7 +99,7 @@ struct Workspace: @unchecked Sendable {
     return Workspace(storage: raw, floats: floats, offsets: offsets)
   }
 
-  private init(storage: UnsafeMutableRawPointer, floats: UnsafeMutablePointer<Float>, offsets: [Int]) {
+  private init(storage: UnsafeMutableRawPointer, floats: UnsafeMutablePointer<Float>, offsets: SIMD16<Int>) {
     self.storage = storage
     tileSums = floats + offsets[0]
     tileDots = floats + offsets[1]

@@ -8,6 +8,10 @@
 * The shim releases the GIL while the library computes: two long calls in
   two threads overlap in time, and a pure-Python thread keeps running
   during each of them.
+* The default thread count is the number of processors the process may run
+  on (its affinity mask), not every online processor.
+* A child created by fork() after the pool was used starts workers of its
+  own, and gets bitwise the parent's results.
 
 The multi-threaded checks run in a child interpreter: a crash there must
 fail these tests, not end the whole pytest run.
@@ -155,6 +159,53 @@ def check_worker_thread(index, shape, channels_last):
     expected = _run(layer, x, gy, None)
     failures = _run_concurrently([(layer, x, gy, None, expected)], iterations=2)
     assert not failures, "\n".join(failures)
+
+
+def check_fork_child_starts_its_own_workers():
+    scse.set_num_threads(2)
+    layer, x, gy, weights = _job_inputs(0)
+    parent = _run(layer, x, gy, weights)  # the pool's workers exist from here on
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child has one thread: the one that forked
+        status = 1
+        try:
+            before = len(os.listdir("/proc/self/task"))
+            bad = _mismatches(_run(layer, x, gy, weights), parent)
+            after = len(os.listdir("/proc/self/task"))
+            os.write(write_end, f"{bad} {before} {after}".encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    report = os.read(read_end, 4096).decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
+    bad, before, after = report.rsplit(" ", 2)
+    assert bad == "[]", f"the child's results differ from the parent's in {bad}"
+    assert int(after) > int(before), f"the child ran on {before} thread(s) only"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
+def test_default_thread_count_follows_the_affinity_mask():
+    available = sorted(os.sched_getaffinity(0))
+    env = {k: v for k, v in os.environ.items() if k != "SCSE_NUM_THREADS"}
+    for cpus in {1, min(2, len(available))}:
+        mask = set(available[:cpus])
+        proc = subprocess.run(
+            [sys.executable, "-c", "import scse; print(scse.get_num_threads())"],
+            env=env, capture_output=True, text=True, timeout=120,
+            preexec_fn=lambda mask=mask: os.sched_setaffinity(0, mask))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert proc.stdout.strip() == str(cpus), f"affinity {sorted(mask)}: {proc.stdout!r}"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or not hasattr(os, "fork"),
+                    reason="needs fork() and /proc to count the child's threads")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else False,
+                    reason="the pool has no workers on one processor")
+def test_fork_child_starts_its_own_workers():
+    _in_child("t.check_fork_child_starts_its_own_workers()")
 
 
 @pytest.mark.parametrize("toggle_threads", [False, True], ids=["fixed", "thread count changing"])
