@@ -3,6 +3,8 @@
 // SwiftPM build of scse. Modules, from the bottom up:
 //   CScse         include/scse.h, the C ABI (the single source of truth for it)
 //   CScseCPU      CPU feature detection, processor count, spin hint (C)
+//   CScseSIMD     partial-vector loads and stores for loop tails (C, header
+//                 only: each kernel variant compiles it with its own flags)
 //   ScseCore      plan, tiling, threads, validation, status texts, the choice
 //                 of kernel variant (`package` API; all process-wide state)
 //   ScseKernels*  the passes over the tensors, once per instruction set
@@ -57,8 +59,12 @@ let package = Package(
   targets: [
     .systemLibrary(name: "CScse", path: "include"),
     .target(name: "CScseCPU", exclude: ["CMakeLists.txt"]),
+    // Header-only: each kernel variant compiles it with its own flags.
+    .systemLibrary(name: "CScseSIMD", path: "Sources/CScseSIMD"),
     module("ScseCore", ["CScse", "CScseCPU"]),
-  ] + kernelVariants.map { module($0.name, ["ScseCore"], path: $0.path, settings: $0.settings) } + [
+  ] + kernelVariants.map {
+    module($0.name, ["ScseCore", "CScseSIMD"], path: $0.path, settings: $0.settings)
+  } + [
     module("ScseDispatch", ["ScseCore"] + kernelVariants.map { .target(name: $0.name) }),
     module("Scse", ["CScse", "ScseCore", "ScseDispatch"], inCMake: false),
     module("ScseCABI", ["CScse", "ScseCore", "ScseDispatch"]),

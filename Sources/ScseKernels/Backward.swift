@@ -82,15 +82,15 @@ extension BlockKernel {
     if let dw2 = grads.fc2Weight {
       parallelFor(channels, threads: threads, work: batch * channels * hidden) { c in
         let row = dw2 + c * hidden
-        row.initialize(repeating: 0, count: hidden)
-        for n in 0 ..< batch { axpy(logitGrad[n * channels + c], hiddenAct + n * hidden, row, hidden) }
+        scaledCopy(logitGrad[c], hiddenAct, row, hidden)
+        for n in 1 ..< batch { axpy(logitGrad[n * channels + c], hiddenAct + n * hidden, row, hidden) }
       }
     }
     if let dw1 = grads.fc1Weight {
       parallelFor(hidden, threads: threads, work: batch * channels * hidden) { j in
         let row = dw1 + j * channels
-        row.initialize(repeating: 0, count: channels)
-        for n in 0 ..< batch { axpy(hiddenGrad[n * hidden + j], mean + n * channels, row, channels) }
+        scaledCopy(hiddenGrad[j], mean, row, channels)
+        for n in 1 ..< batch { axpy(hiddenGrad[n * hidden + j], mean + n * channels, row, channels) }
       }
     }
   }

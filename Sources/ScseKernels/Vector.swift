@@ -1,5 +1,6 @@
 // Unaligned SIMD loads and stores: the C ABI promises nothing beyond float
 // alignment, so every vector access is unaligned (free on current x86/ARM).
+internal import CScseSIMD
 
 /// The vector type of the hot loops: 16 lanes, two AVX registers (more
 /// independent work per iteration than one register; the four-row loops
@@ -33,20 +34,20 @@ func mulAdd(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec {
   #endif
 }
 
-/// The sum of the lanes of `v`, in lane order (the order of the standard
-/// library's `sum()`). Written out rather than calling `sum()`: its generic
-/// specialisation would be an out-of-line weak symbol defined by every
-/// kernel variant, and the linker would keep one variant's code for all
+/// The sum of the lanes of `v` as a fixed tree (halves added lane-wise
+/// until one lane is left): four dependent additions rather than fifteen,
+/// which matters where thousands of short sums end in one (the gate MLP's
+/// rows, the channel sums of small feature maps), and a tree's error grows
+/// with log2(16) rather than 16. Written out rather than calling `sum()`:
+/// its generic specialisation would be an out-of-line weak symbol defined by
+/// every kernel variant, and the linker would keep one variant's code for all
 /// (an AVX2 copy running on the baseline path is SIGILL on a pre-AVX CPU).
 @inline(__always)
 func horizontalSum(_ v: Vec) -> Float {
-  var total = v[0]
-  var i = 1
-  while i < vecWidth {
-    total += v[i]
-    i &+= 1
-  }
-  return total
+  let v8 = v.lowHalf + v.highHalf
+  let v4 = v8.lowHalf + v8.highHalf
+  let v2 = v4.lowHalf + v4.highHalf
+  return v2[0] + v2[1]
 }
 
 /// `Float.maximum` semantics of torch.maximum: NaN in either operand wins.
@@ -243,6 +244,20 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
   while i < count { y[i] = alpha * x[i] + y[i]; i += 1 }
 }
 
+/// `y[i] = alpha * x[i]` for `count` floats: the first term of a sum of
+/// `axpy`s without zeroing `y` first (the same value: a fused `alpha * x + 0`
+/// rounds as the product does).
+@inline(__always)
+func scaledCopy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+  let a = Vec(repeating: alpha)
+  var i = 0
+  while i + vecWidth <= count {
+    storeVec(a * loadVec(x + i), y + i)
+    i += vecWidth
+  }
+  while i < count { y[i] = alpha * x[i]; i += 1 }
+}
+
 /// `y[i] += x[i]` for `count` floats.
 @inline(__always)
 func addInPlace(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
@@ -255,17 +270,19 @@ func addInPlace(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c
 }
 
 /// Loads `lanes` (< vecWidth) floats, zero-filling the rest; for loop tails.
+/// Built from 8-, 4- and 1-float pieces in registers (Sources/CScseSIMD):
+/// inserting lane by lane into a `Vec` compiles to a store and a whole-vector
+/// reload per lane, a chain of store-forwarding stalls that made a row with
+/// a tail several times slower than a row without one.
 @inline(__always)
 func loadPartial(_ p: UnsafePointer<Float>, _ lanes: Int) -> Vec {
-  var v = Vec()
-  for j in 0 ..< lanes { v[j] = p[j] }
-  return v
+  cscse_load16_partial(p, lanes)
 }
 
 /// Stores the first `lanes` (< vecWidth) lanes of `v`; for loop tails.
 @inline(__always)
 func storePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
-  for j in 0 ..< lanes { p[j] = v[j] }
+  cscse_store16_partial(v, p, lanes)
 }
 
 /// Loads `lanes` floats (a full vector when `lanes == vecWidth`).

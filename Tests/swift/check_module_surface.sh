@@ -18,6 +18,7 @@ typecheck() {
   swiftc -typecheck -I "$modules" \
     -Xcc -fmodule-map-file="$PWD/include/module.modulemap" \
     -Xcc -fmodule-map-file="$PWD/Sources/CScseCPU/include/module.modulemap" \
+    -Xcc -fmodule-map-file="$PWD/Sources/CScseSIMD/module.modulemap" \
     "$1" >"$work/log" 2>&1
 }
 

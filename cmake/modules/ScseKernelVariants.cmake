@@ -37,6 +37,9 @@ function(scse_add_kernel_variants)
       target_compile_options(${_target} PRIVATE "SHELL:${_scse_variant_flags_${_variant}}")
     endif()
     target_link_libraries(${_target} PRIVATE ScseCore)
+    # The header-only module CScseSIMD, compiled with the variant's flags
+    # (PUBLIC: importers of a kernel module load the modules it imports).
+    target_include_directories(${_target} PUBLIC "${PROJECT_SOURCE_DIR}/Sources/CScseSIMD")
     list(APPEND _targets ${_target})
   endforeach()
   set(SCSE_KERNEL_TARGETS ${_targets} PARENT_SCOPE)
