@@ -72,7 +72,8 @@ def run(torch, args, progress) -> List[dict]:
                 block = blocks[name]
                 timers[f"alone_{name}"] = torch_timer(
                     torch, block, block.parameters(), block_input, grad_y, train)
-            timed = round_robin(timers, args.repeats, args.min_sample_ms * 1e-3, args.budget_s)
+            timed = round_robin(timers, args.repeats, args.min_sample_ms * 1e-3, args.budget_s,
+                                settle_s=args.settle_ms * 1e-3)
             base = timed["model_none"]["samples_s"]
             marginal = {name: report.median([a - b for a, b in zip(
                 timed[f"model_{name}"]["samples_s"], base)]) for name in ["scse", "ref"]}

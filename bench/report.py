@@ -326,7 +326,8 @@ def full_report(info: dict, rows: List[dict], marginal_rows: List[dict], mem: Li
         f"onnxruntime {info['onnxruntime'] or 'n/a'}, Python {info['python']}; {info['cpu']}, "
         f"{info['online_cpus']} online CPUs",
         f"threads {', '.join(map(str, info['threads']))} (each for scse, torch and ONNX Runtime "
-        f"alike); median of {info['repeats']} interleaved repeats of >= {info['min_sample_ms']:g} ms "
+        f"alike); median of {info['repeats']} interleaved repeats of >= {info['min_sample_ms']:g} ms, "
+        f"each after {info.get('settle_ms', 0):g} ms idle "
         f"(fewer, at least 5, where a pass ran past {info['budget_s']:g} s: {info['cut_short']} of "
         f"{info['passes_timed']} passes); "
         f"load average {info['load_average_start'][0]:.2f} at start, "

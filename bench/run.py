@@ -271,7 +271,7 @@ def run_config(torch, args, cfg: Config) -> List[dict]:
                 diffs.update(bench.compile())
             for pass_name in args.passes:
                 timed = round_robin(bench.timers(pass_name), args.repeats, args.min_sample_ms * 1e-3,
-                                    args.budget_s)
+                                    args.budget_s, settle_s=args.settle_ms * 1e-3)
                 train = pass_name == "fwdbwd"
                 for t in cfg.threads:
                     mine = {name.split("@")[0]: v for name, v in timed.items()
@@ -332,6 +332,7 @@ def machine_info(torch, args) -> dict:
             "scse_cpu_isa": getattr(scse, "cpu_isa", lambda: None)(),
             "threads": args.threads, "native_driver": args.native, "swift_driver": args.swift,
             "repeats": args.repeats, "min_sample_ms": args.min_sample_ms, "budget_s": args.budget_s,
+            "settle_ms": args.settle_ms,
             "torch_thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "unset"),
             "command": " ".join(sys.argv), "load_average_start": os.getloadavg()}
 
@@ -359,6 +360,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         "that ends past this many seconds: a loaded machine still finishes (default 40)")
     p.add_argument("--min-sample-ms", type=float,
                    help="each sample repeats the call until it lasts this long (default 20; 2 with --quick)")
+    p.add_argument("--settle-ms", type=float, default=15.0,
+                   help="idle time before every sample, so that thread pools still spinning after "
+                        "the previous implementation's sample (PyTorch's OpenMP, ONNX Runtime) do "
+                        "not run during it (default 15)")
     p.add_argument("--quick", action="store_true",
                    help=f"small shapes ({' '.join(QUICK_SHAPES)}), no variants, one marginal-cost "
                         "model, fewer and shorter samples")

@@ -38,11 +38,15 @@ def python_timer(fn: Callable[[], object]) -> Timer:
 
 
 def round_robin(timers: Dict[str, Timer], repeats: int, min_sample_s: float,
-                budget_s: Optional[float] = None, min_repeats: int = 5) -> Dict[str, dict]:
+                budget_s: Optional[float] = None, min_repeats: int = 5,
+                settle_s: float = 0.0) -> Dict[str, dict]:
     """Median and best seconds per call for each timer, sampled in turn within
     every repeat. With a budget, stops after the first complete repeat (at
     least min_repeats) that ends past it, so that a slow, loaded machine still
-    finishes; every timer keeps the same number of samples."""
+    finishes; every timer keeps the same number of samples. Each sample starts
+    after `settle_s` idle seconds: thread pools spin after their work
+    (PyTorch's OpenMP workers about 10 ms, ONNX Runtime's too), and without
+    the pause that spinning bills the next implementation's sample."""
     counts = {}
     for name, timer in timers.items():
         timer(1)  # warm-up: lazy initialisation, first-touch page faults
@@ -56,6 +60,8 @@ def round_robin(timers: Dict[str, Timer], repeats: int, min_sample_s: float,
         for r in range(repeats):
             # Rotating the order keeps any position effect from favouring one.
             for name in names[r % len(names):] + names[:r % len(names)]:
+                if settle_s > 0:
+                    time.sleep(settle_s)
                 samples[name].append(timers[name](counts[name]) / counts[name])
             if budget_s is not None and r + 1 >= min_repeats and time.perf_counter() - start > budget_s:
                 break

@@ -32,23 +32,22 @@ func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
   }
   let work = samples.count * channels * width
   run((width + rowBlock - 1) / rowBlock, work) { block in
-    for j in block * rowBlock ..< Swift.min((block + 1) * rowBlock, width) {
-      let row = p.fc1Weight! + j * channels
-      for n in samples {
-        var pre = dot(row, mean + n * channels, channels)
-        if let b1 = p.fc1Bias { pre += b1[j] }
-        // relu that keeps NaN, as torch.relu does.
-        hidden[n * width + j] = pre > 0 || pre.isNaN ? pre : 0
-      }
+    rowProducts(p.fc1Weight!, columns: channels,
+                rows: block * rowBlock ..< Swift.min((block + 1) * rowBlock, width),
+                samples: samples, vectors: mean, out: hidden, outStride: width) { j, pre in
+      let biased = pre + (p.fc1Bias?[j] ?? 0)
+      // relu that keeps NaN, as torch.relu does.
+      return biased > 0 || biased.isNaN ? biased : 0
     }
   }
   run((channels + rowBlock - 1) / rowBlock, work) { block in
     let rows = block * rowBlock ..< Swift.min((block + 1) * rowBlock, channels)
-    for c in rows {
+    if width > 0 {
+      rowProducts(p.fc2Weight!, columns: width, rows: rows, samples: samples, vectors: hidden,
+                  out: gate, outStride: channels) { c, out in out + (p.fc2Bias?[c] ?? 0) }
+    } else {
       for n in samples {
-        var out: Float = width > 0 ? dot(p.fc2Weight! + c * width, hidden + n * width, width) : 0
-        if let b2 = p.fc2Bias { out += b2[c] }
-        gate[n * channels + c] = out
+        for c in rows { gate[n * channels + c] = p.fc2Bias?[c] ?? 0 }
       }
     }
     for n in samples {
@@ -56,6 +55,32 @@ func channelGateForward(_ p: ChannelGateParameters, channels: Int, spatial: Int,
       logit?.advanced(by: n * channels + rows.lowerBound).update(from: g, count: rows.count)
       sigmoidInPlace(g, rows.count)
     }
+  }
+}
+
+/// `out[n * outStride + r] = finish(r, m[r] . vectors[n])` for rows `rows`
+/// of the row-major matrix `m` (`columns` wide) and samples `samples`
+/// (`vectors + n * columns`): four rows at a time, each row read once for
+/// all samples.
+@inline(__always)
+private func rowProducts(_ m: UnsafePointer<Float>, columns: Int, rows: Range<Int>,
+                         samples: Range<Int>, vectors: UnsafePointer<Float>,
+                         out: UnsafeMutablePointer<Float>, outStride: Int,
+                         finish: (Int, Float) -> Float) {
+  var r = rows.lowerBound
+  while r + 4 <= rows.upperBound {
+    for n in samples {
+      let (d0, d1, d2, d3) = dots4(m + r * columns, stride: columns, vectors + n * columns, columns)
+      let o = out + n * outStride + r
+      o[0] = finish(r, d0); o[1] = finish(r + 1, d1); o[2] = finish(r + 2, d2); o[3] = finish(r + 3, d3)
+    }
+    r += 4
+  }
+  while r < rows.upperBound {
+    for n in samples {
+      out[n * outStride + r] = finish(r, dot(m + r * columns, vectors + n * columns, columns))
+    }
+    r += 1
   }
 }
 

@@ -149,6 +149,30 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> 
   return total.total
 }
 
+/// The dot products of four rows `a`, `a + stride`, `a + 2 * stride`,
+/// `a + 3 * stride` with `b`, `count` floats each: one load of `b` serves
+/// four rows, and four independent streams keep more of the rows' memory in
+/// flight than one. Each row sums in blocks of `blockLength` floats folded
+/// into a `Cascade`, accurate at any length; the order is fixed by `count`.
+@inline(__always)
+func dots4(_ a: UnsafePointer<Float>, stride: Int, _ b: UnsafePointer<Float>,
+           _ count: Int) -> (Float, Float, Float, Float) {
+  let a1 = a + stride, a2 = a1 + stride, a3 = a2 + stride
+  var t0 = Cascade(), t1 = Cascade(), t2 = Cascade(), t3 = Cascade()
+  var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec()
+  blockedChunks(count, { i, lanes in
+    let v = load(b + i, lanes)
+    s0 = mulAdd(load(a + i, lanes), v, s0)
+    s1 = mulAdd(load(a1 + i, lanes), v, s1)
+    s2 = mulAdd(load(a2 + i, lanes), v, s2)
+    s3 = mulAdd(load(a3 + i, lanes), v, s3)
+  }, endBlock: {
+    t0.add(s0); t1.add(s1); t2.add(s2); t3.add(s3)
+    s0 = Vec(); s1 = Vec(); s2 = Vec(); s3 = Vec()
+  })
+  return (t0.total, t1.total, t2.total, t3.total)
+}
+
 /// `dot(a, b, count)`, or the sum of `a` when `b` is nil, for at most
 /// `blockLength` floats (one block: at most 16 additions per lane); short
 /// tails are added one by one rather than through a partial vector.

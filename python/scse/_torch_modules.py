@@ -105,11 +105,11 @@ class ChannelSELayer(_Block):
         if torch.jit.is_scripting():
             return _scripted(input_tensor, self.num_channels_reduced, 0, self.fc1.weight,
                              self.fc1.bias, self.fc2.weight, self.fc2.bias, None, None)
-        subs = self._submodules()
-        if _route.hooked(subs):
+        cacheable = _route.inspect_submodules(self._submodules())
+        if cacheable is None:
             return self._through_submodules(input_tensor)
         return _route.run(self, input_tensor, self.num_channels, self.num_channels_reduced, 0,
-                          self._tensors(), cacheable=not _route.parametrized(subs))
+                          self._tensors(), cacheable=cacheable)
 
     def _submodules(self) -> Tuple[nn.Module, ...]:
         modules = self._modules
@@ -126,7 +126,7 @@ class ChannelSELayer(_Block):
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return not _route.hooked(self._submodules()) and _route.uses_native(
+        return _route.inspect_submodules(self._submodules()) is not None and _route.uses_native(
             input_tensor, self.num_channels, self._tensors())
 
     @classmethod
@@ -182,11 +182,11 @@ class SpatialSELayer(_Block):
             rows = weights.shape[0]
             return _scripted(input_tensor, None, 0, None, None, None, None,
                              weights.reshape(rows, self.num_channels, 1, 1), None)
-        conv = self._modules["conv"]
-        if weights is None and _route.hooked((conv,)):
+        cacheable = _route.inspect_submodules((self._modules["conv"],))  # type: ignore[arg-type]
+        if weights is None and cacheable is None:
             return self._through_conv(input_tensor)
         return _route.run(self, input_tensor, self.num_channels, None, 0, self._tensors(weights),
-                          cacheable=weights is None and not _route.parametrized((conv,)))
+                          cacheable=weights is None and bool(cacheable))
 
     @torch.jit.unused
     def _through_conv(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,7 +200,8 @@ class SpatialSELayer(_Block):
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor, weights: _Tensor = None) -> bool:
         """Whether forward on these inputs runs libscse (else PyTorch operations)."""
-        if weights is None and _route.hooked((self._modules["conv"],)):  # type: ignore[arg-type]
+        if weights is None and _route.inspect_submodules(
+                (self._modules["conv"],)) is None:  # type: ignore[arg-type]
             return False
         return _route.uses_native(input_tensor, self.num_channels, self._tensors(weights))
 
@@ -252,8 +253,8 @@ class ChannelSpatialSELayer(_Block):
                 contract.AGGREGATE_MAX if self.aggregate == "max" else contract.AGGREGATE_SUM,
                 self.cSE.fc1.weight, self.cSE.fc1.bias, self.cSE.fc2.weight,
                 self.cSE.fc2.bias, self.sSE.conv.weight, self.sSE.conv.bias)
-        subs = self._submodules()
-        if _route.hooked(subs):
+        cacheable = _route.inspect_submodules(self._submodules())
+        if cacheable is None:
             # The reference's computation through cSE and sSE (their hooks run).
             channel, spatial = self.cSE(input_tensor), self.sSE(input_tensor)
             if self.aggregate == "max":
@@ -261,7 +262,7 @@ class ChannelSpatialSELayer(_Block):
             return channel + spatial
         return _route.run(self, input_tensor, self.num_channels, self._hidden,
                           contract.AGGREGATES[self.aggregate], self._tensors(),
-                          cacheable=not _route.parametrized(subs))
+                          cacheable=cacheable)
 
     def _submodules(self) -> Tuple[nn.Module, ...]:
         modules = self._modules
@@ -271,7 +272,7 @@ class ChannelSpatialSELayer(_Block):
     @torch.jit.unused
     def uses_native(self, input_tensor: torch.Tensor) -> bool:
         """Whether forward on this input runs libscse (else PyTorch operations)."""
-        return not _route.hooked(self._submodules()) and _route.uses_native(
+        return _route.inspect_submodules(self._submodules()) is not None and _route.uses_native(
             input_tensor, self.num_channels, self._tensors())
 
     @classmethod

@@ -112,15 +112,16 @@ def _view_key(p: torch.Tensor) -> Tuple[Any, ...]:
 def _cached_gates(owner: Any, hidden: Optional[int], params: Params) -> Any:
     """:func:`_gates`, kept on owner while the same tensor objects have the
     same memory, shape, strides and dtype (the cache holds the tensors, so
-    an object id cannot be reused meanwhile). ``param.data = ...``, as
-    ``module.to()`` does, and in-place shape changes rebuild it. Values
-    written in place need nothing: the views share the parameters' memory."""
-    addresses = [_view_key(p) for p in params if p is not None]
+    an object id cannot be reused meanwhile; the same objects have the same
+    types). ``param.data = ...``, as ``module.to()`` does, and in-place shape
+    changes rebuild it. Values written in place need nothing: the views
+    share the parameters' memory."""
     cache = owner.__dict__.get("_scse_gates")
-    if cache is not None and cache[1] == addresses and all(map(_is, params, cache[0])):
+    keys = [_view_key(p) for p in params if p is not None]
+    if cache is not None and cache[1] == keys and all(map(_is, params, cache[0])):
         return cache[2]
-    gates = _gates(hidden, params)
-    owner.__dict__["_scse_gates"] = (params, addresses, gates)
+    gates = _gates(hidden, params) if _plain_types(params) else None
+    owner.__dict__["_scse_gates"] = (params, keys, gates)
     return gates
 
 
@@ -162,10 +163,11 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
         check_input(x, channels)
     elif not _is_tracing():  # traced sizes are values; the operator checks them
         if (type(x) is _Tensor_type and not _dispatch_modes() and not _function_modes()
-                and _functorch_level() is None and not forward_ad_active()
-                and _plain_types(params)):
+                and _functorch_level() is None and _forward_ad._current_level < 0):
             # Nothing records or transforms the call: libscse without dispatch.
-            gates = _cached_gates(owner, hidden, params) if cacheable else _gates(hidden, params)
+            # (None: a parameter is a tensor subclass or not plain CPU float32.)
+            gates = (_cached_gates(owner, hidden, params) if cacheable
+                     else _gates(hidden, params) if _plain_types(params) else None)
             if gates is not None:
                 try:
                     if _grad_enabled() and (x.requires_grad or any(
@@ -184,24 +186,24 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
     return _reference_torch.forward(x, hidden, aggregate, *params)
 
 
-def _hooks_of(module: torch.nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks)
+_module_hooks = torch.nn.modules.module
 
 
-def hooked(submodules: Tuple[torch.nn.Module, ...]) -> bool:
-    """Whether calling the reference would run code of its own on these
-    submodules (forward hooks or pre-hooks, as torch.nn.utils.prune and the
-    old weight_norm register, or global module hooks); scse.torch then calls
-    the submodules as the reference does."""
-    hooks = torch.nn.modules.module
-    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
-        return True
-    return any(_hooks_of(m) for m in submodules)
-
-
-def parametrized(submodules: Tuple[torch.nn.Module, ...]) -> bool:
-    """Whether a parameter is computed on access (torch.nn.utils.parametrize):
-    its NumPy view must not be cached."""
-    # parametrize.is_parametrized's test, without a failing attribute lookup
-    # (nn.Module.__getattr__) on every call of an unparametrized module.
-    return any("parametrizations" in m._modules for m in submodules)
+def inspect_submodules(submodules: Tuple[torch.nn.Module, ...]) -> Optional[bool]:
+    """One pass over the submodules whose parameters a call reads: None when
+    calling the reference would run code of its own on them (forward hooks
+    or pre-hooks, as torch.nn.utils.prune and the old weight_norm register,
+    or global module hooks; scse.torch then calls the submodules as the
+    reference does), else whether the parameters' NumPy views may be cached
+    (not when a parameter is computed on access, torch.nn.utils.parametrize)."""
+    if _module_hooks._global_forward_hooks or _module_hooks._global_forward_pre_hooks:
+        return None
+    cacheable = True
+    for m in submodules:
+        if m._forward_hooks or m._forward_pre_hooks:
+            return None
+        # parametrize.is_parametrized's test, without a failing attribute
+        # lookup (nn.Module.__getattr__) on every call of a plain module.
+        if "parametrizations" in m._modules:
+            cacheable = False
+    return cacheable
