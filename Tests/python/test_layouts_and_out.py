@@ -109,3 +109,45 @@ def test_results_do_not_depend_on_the_thread_count(name):
     for y, gx, g in others:
         assert np.array_equal(y, y1) and np.array_equal(gx, gx1)
         assert g.keys() == g1.keys() and all(np.array_equal(g[k], g1[k]) for k in g)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels-last"])
+def test_backward_out_receives_grad_x_and_may_be_grad_output(layout):
+    # The binding's backward(out=...) is what scse.torch writes grad_x into
+    # (a recycled buffer); the layers' public backward allocates.
+    from scse import _native
+    layer, x, _ = _layer_and_data("aimed-scse-max-bias", (2, 6, 5, 7), layout)
+    grad_y = np.random.default_rng(3).standard_normal(x.shape, dtype=np.float32)
+    if layout == "channels-last":
+        grad_y = to_channels_last(grad_y)
+    cse, sse = layer._gates()
+    expected, channel, spatial = _native.backward(x, grad_y, cse, sse, 1)
+    out = np.full_like(x, np.nan)
+    result, channel_out, spatial_out = _native.backward(x, grad_y, cse, sse, 1, out=out)
+    assert result is out and np.array_equal(out, expected)
+    for a, b in zip(channel + spatial, channel_out + spatial_out):
+        assert np.array_equal(a, b)
+    in_place = grad_y.copy(order="K")
+    result, _, _ = _native.backward(x, in_place, cse, sse, 1, out=in_place)
+    assert result is in_place and np.array_equal(in_place, expected)
+
+
+def test_backward_out_is_checked_and_nothing_is_written_on_failure():
+    from scse import _native
+    layer, x, _ = _layer_and_data("aimed-scse-sum-bias", (2, 6, 5, 7), "contiguous")
+    grad_y = np.ones_like(x)
+    cse, _ = layer._gates()
+    with pytest.raises(ValueError, match="out must have the shape of x"):
+        _native.backward(x, grad_y, cse, out=np.empty((2, 6, 5, 6), np.float32))
+    with pytest.raises(ValueError, match="memory order"):
+        _native.backward(x, grad_y, cse, out=to_channels_last(np.empty_like(x)))
+    with pytest.raises(TypeError):
+        _native.backward(x, grad_y, cse, out=np.empty(x.shape, np.float64))
+    read_only = np.zeros_like(x)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _native.backward(x, grad_y, cse, out=read_only)
+    x_before = x.copy()
+    with pytest.raises(scse.Error):  # grad_x may not overlap x
+        _native.backward(x, grad_y, cse, out=x)
+    assert np.array_equal(x, x_before)

@@ -148,11 +148,11 @@ def test_parametrized_weight_is_read_on_every_call():
 
 # --- 5. output-buffer recycling ----------------------------------------------------
 
-_BIG = (1, 16, 256, 256)  # 4 MiB: HUGE_OUTPUT_BYTES, pooled
+_BIG = (1, 16, 256, 256)  # 4 MiB: recycled (RECYCLED_OUTPUT_BYTES and more)
 
 
 def _big_module():
-    assert 4 * np.prod(_BIG) >= _torch_ops.HUGE_OUTPUT_BYTES
+    assert 4 * np.prod(_BIG) >= _torch_ops.RECYCLED_OUTPUT_BYTES
     return st.SpatialSELayer(_BIG[1]).requires_grad_(False)
 
 
@@ -167,6 +167,35 @@ def test_a_free_output_buffer_is_recycled():
     assert m(x).data_ptr() == address
     st.release_cached_outputs()
     assert not _torch_ops._pool
+
+
+def test_training_steps_reuse_the_buffers_of_y_and_grad_x():
+    # A batch-1 activation (1.5 MiB): below NumPy's huge-page size, where
+    # fresh outputs came from a glibc heap that was trimmed and refaulted on
+    # every step. Steady-state steps write y and grad_x into pooled buffers.
+    if not _torch_ops._RECYCLE:
+        pytest.skip("free-threaded build: outputs are not recycled")
+    st.release_cached_outputs()
+    m = st.ChannelSpatialSELayer(512, 16)
+    x, grad_y = torch.randn(1, 512, 28, 28), torch.randn(1, 512, 28, 28)
+    assert x.numel() * 4 >= _torch_ops.RECYCLED_OUTPUT_BYTES
+    seen = []
+    for _ in range(3):
+        m.zero_grad(set_to_none=True)
+        xr = x.detach().requires_grad_(True)
+        y = m(xr)
+        y.backward(grad_y)
+        seen.append({y.data_ptr(), xr.grad.data_ptr()})
+        del y, xr
+    assert len(seen[0]) == 2 and seen[1] == seen[2]
+    assert all(any(b.ctypes.data <= a < b.ctypes.data + b.nbytes for b in _torch_ops._pool)
+               for a in seen[2])
+    fc1, fc2, conv = m.cSE.fc1, m.cSE.fc2, m.sSE.conv
+    with torch.no_grad():
+        expected = _reference_torch.forward(x, fc1.out_features, 0, fc1.weight, fc1.bias,
+                                            fc2.weight, fc2.bias, conv.weight, conv.bias)
+        _close(m(x), expected, "output in a recycled buffer")
+    st.release_cached_outputs()
 
 
 @pytest.mark.parametrize("holder", ["view", "saved for backward", "numpy array"])

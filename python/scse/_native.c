@@ -48,10 +48,11 @@ PyDoc_STRVAR(module_doc,
 "      ``out`` (optional) must be a writeable float32 array of x's shape and\n"
 "      memory order; it may be x itself (in place). Returns ``out`` or a\n"
 "      new array.\n"
-"  backward(x, grad_output, cse=None, sse=None, aggregate=0)\n"
+"  backward(x, grad_output, cse=None, sse=None, aggregate=0, out=None)\n"
 "      -> (grad_x, cse_grads or None, sse_grads or None)\n"
 "      grad_output must have x's shape and be dense in either memory order; it is\n"
-"      copied into x's order when that differs. cse_grads is\n"
+"      copied into x's order when that differs. ``out`` receives grad_x as\n"
+"      forward's ``out`` receives y (it may be grad_output itself). cse_grads is\n"
 "      (fc1_weight, fc1_bias or None, fc2_weight, fc2_bias or None) and\n"
 "      sse_grads (weight, bias or None), each in the shape of the parameter\n"
 "      passed (hidden == 0 with None weights: shapes (0, C) and (C, 0)).\n"
@@ -397,6 +398,29 @@ static int parse_common(PyObject *x_obj, PyObject *cse_obj, PyObject *sse_obj,
   return 0;
 }
 
+/* The array an entry point writes its activation-shaped result to: out_obj
+ * checked (a writeable float32 array of x's shape and memory order), or a new
+ * array in x's layout when it is None. A new reference, or NULL with
+ * ValueError/TypeError set. Overlap with the inputs is the library's to
+ * judge (SCSE_STATUS_ALIASING). */
+static PyArrayObject *output_for(PyObject *out_obj, PyArrayObject *x, scse_layout layout) {
+  if (out_obj == Py_None) return new_activation(x, layout);
+  if (check_activation(out_obj, "out") < 0) return NULL;
+  PyArrayObject *out = (PyArrayObject *)out_obj;
+  if (!same_shape(x, out)) {
+    PyErr_SetString(PyExc_ValueError, "out must have the shape of x");
+    return NULL;
+  }
+  if (!is_dense_in(out, layout)) {
+    PyErr_SetString(PyExc_ValueError, "out must have the memory order of x");
+    return NULL;
+  }
+  /* numpy raises ValueError("out is read-only") here. */
+  if (PyArray_FailUnlessWriteable(out, "out") < 0) return NULL;
+  Py_INCREF(out);
+  return out;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Entry points                                                             */
 
@@ -421,25 +445,7 @@ static PyObject *native_forward(PyObject *module, PyObject *args, PyObject *kwar
     return NULL;
   }
   PyArrayObject *x = (PyArrayObject *)x_obj;
-  if (out_obj == Py_None) {
-    if ((y = new_activation(x, (scse_layout)layout)) == NULL) goto fail;
-  } else {
-    if (check_activation(out_obj, "out") < 0) goto fail;
-    y = (PyArrayObject *)out_obj;
-    Py_INCREF(y);
-    if (!same_shape(x, y)) {
-      PyErr_SetString(PyExc_ValueError, "out must have the shape of x");
-      goto fail;
-    }
-    if (!is_dense_in(y, (scse_layout)layout)) {
-      PyErr_SetString(PyExc_ValueError, "out must have the memory order of x");
-      goto fail;
-    }
-    if (PyArray_FailUnlessWriteable(y, "out") < 0) {
-      /* numpy raises ValueError("out is read-only") here. */
-      goto fail;
-    }
-  }
+  if ((y = output_for(out_obj, x, (scse_layout)layout)) == NULL) goto fail;
 
   int64_t n, c, s;
   activation_sizes(x, &n, &c, &s);
@@ -484,13 +490,15 @@ static float *grad_data(PyArrayObject *arr) {
 }
 
 PyDoc_STRVAR(backward_doc,
-"backward(x, grad_output, cse=None, sse=None, aggregate=0)\n"
+"backward(x, grad_output, cse=None, sse=None, aggregate=0, out=None)\n"
 "    -> (grad_x, cse_grads or None, sse_grads or None)\n\n"
-"Gradients of sum(grad_output * forward(x)) (see the module docstring).");
+"Gradients of sum(grad_output * forward(x)) (see the module docstring);\n"
+"grad_x is written to ``out`` when given (as forward's ``out``; it may be\n"
+"grad_output itself).");
 
 static PyObject *native_backward(PyObject *module, PyObject *args, PyObject *kwargs) {
-  static char *keywords[] = {"x", "grad_output", "cse", "sse", "aggregate", NULL};
-  PyObject *x_obj, *gy_obj, *cse_obj = Py_None, *sse_obj = Py_None;
+  static char *keywords[] = {"x", "grad_output", "cse", "sse", "aggregate", "out", NULL};
+  PyObject *x_obj, *gy_obj, *cse_obj = Py_None, *sse_obj = Py_None, *out_obj = Py_None;
   int aggregate = SCSE_AGGREGATE_SUM, layout;
   cse_args cse;
   sse_args sse;
@@ -500,8 +508,8 @@ static PyObject *native_backward(PyObject *module, PyObject *args, PyObject *kwa
   PyObject *cse_grads = NULL, *sse_grads = NULL, *result = NULL;
   scse_status status;
 
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOi:backward", keywords, &x_obj,
-                                   &gy_obj, &cse_obj, &sse_obj, &aggregate)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOiO:backward", keywords, &x_obj,
+                                   &gy_obj, &cse_obj, &sse_obj, &aggregate, &out_obj)) {
     return NULL;
   }
   if (parse_common(x_obj, cse_obj, sse_obj, aggregate, &layout, &cse, &sse) < 0) {
@@ -521,7 +529,7 @@ static PyObject *native_backward(PyObject *module, PyObject *args, PyObject *kwa
     if ((gy = new_activation(x, (scse_layout)layout)) == NULL) goto fail;
     if (PyArray_CopyInto(gy, (PyArrayObject *)gy_obj) < 0) goto fail;
   }
-  if ((gx = new_activation(x, (scse_layout)layout)) == NULL) goto fail;
+  if ((gx = output_for(out_obj, x, (scse_layout)layout)) == NULL) goto fail;
 
   npy_intp channels = PyArray_DIM(x, 1), hidden = (npy_intp)cse.gate.hidden;
   scse_channel_gate_grad cg = {NULL, NULL, NULL, NULL};

@@ -49,12 +49,14 @@ def backward(
     cse: Optional[_CseGate] = None,
     sse: Optional[_SseGate] = None,
     aggregate: int = 0,
+    out: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, Optional[_CseGrads], Optional[_SseGrads]]:
     """Gradients of ``sum(grad_output * forward(x, ...))``.
 
-    Returns ``(grad_x, cse_grads, sse_grads)``: grad_x a new array in x's
-    layout (grad_output in the other dense layout is copied first), the gradient
-    tuples None for an absent gate.
+    Returns ``(grad_x, cse_grads, sse_grads)``: grad_x written to ``out``
+    (checked as forward's ``out``; it may be grad_output itself) or a new
+    array in x's layout (grad_output in the other dense layout is copied
+    first), the gradient tuples None for an absent gate.
     """
 
 def version() -> str:

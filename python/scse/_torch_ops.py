@@ -116,12 +116,15 @@ def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor
                                  *map(array, (w1, b1, w2, b2, sw, sb)))
 
 
-# Outputs of at least this size get memory aligned to transparent huge pages
-# and are recycled (numpy advises huge pages for its buffers from 4 MiB on;
-# PyTorch's CPU allocator advises nothing, so a fresh 32 MiB output from
-# torch.empty_like faults in 8192 4 KiB pages on every call).
+# Outputs (y, grad_x) of at least RECYCLED_OUTPUT_BYTES are recycled, in
+# memory aligned to transparent huge pages (numpy advises huge pages for its
+# buffers from 4 MiB on; PyTorch's CPU allocator advises nothing, so a fresh
+# 32 MiB output from torch.empty_like faults in 8192 4 KiB pages on every
+# call). Below 4 MiB recycling is what counts: glibc returns freed heap tops
+# of a few MiB to the system, and a training step at (1, 512, 28, 28) then
+# faulted y and grad_x in afresh on every call, 5x its steady-state time.
 HUGE_PAGE_BYTES = 2 << 20
-HUGE_OUTPUT_BYTES = 4 << 20
+RECYCLED_OUTPUT_BYTES = 256 << 10
 #: Bytes of unused output buffers kept for reuse; more are released.
 OUTPUT_POOL_BYTES = 256 << 20
 _LINUX = sys.platform.startswith("linux")
@@ -186,7 +189,7 @@ def _buffer(size: int) -> Any:
 
 def new_output(like: Any) -> Any:
     """An uninitialised float32 array of like's shape and libscse layout, or
-    None (the binding then allocates) below HUGE_OUTPUT_BYTES or off Linux.
+    None (the binding then allocates) below RECYCLED_OUTPUT_BYTES or off Linux.
 
     Large outputs start on a 2 MiB boundary of a buffer one huge page
     longer: NumPy advises MADV_HUGEPAGE from the buffer's first 4 KiB
@@ -197,7 +200,7 @@ def new_output(like: Any) -> Any:
     :func:`release_cached_outputs` drops them), so a model's steady state
     writes into memory that is already mapped: no page faults, no zeroing.
     """
-    if like.nbytes < HUGE_OUTPUT_BYTES or not _LINUX or not _RECYCLE:
+    if like.nbytes < RECYCLED_OUTPUT_BYTES or not _LINUX or not _RECYCLE:
         return None
     size = like.size
     buffer = _buffer(size)
@@ -243,8 +246,10 @@ def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tenso
     _check_kernel_input(x, "backward")
     cse, sse = native_gates(w1, b1, w2, b2, sw, sb)
     xd = x if is_dense(x) else x.contiguous()
+    xa = array(xd)
     grad_x, channel, spatial = _native.backward(
-        array(xd), array(in_layout_of(grad_y, xd)), cse=cse, sse=sse, aggregate=aggregate)
+        xa, array(in_layout_of(grad_y, xd)), cse=cse, sse=sse, aggregate=aggregate,
+        out=new_output(xa))
     grad_input = wrap(grad_x)
     if xd is not x:
         grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)

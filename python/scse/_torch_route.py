@@ -143,8 +143,9 @@ class _NativeBlock(torch.autograd.Function):
     def backward(ctx: Any, grad_y: torch.Tensor) -> Tuple[_Tensor, ...]:
         x = ctx.saved_tensors[0]  # unpacking checks that nothing saved was modified in place
         cse, sse = ctx.gates
+        xa = x.detach().numpy()
         grad_x, channel, spatial = _native.backward(
-            x.detach().numpy(), in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate)
+            xa, in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate, new_output(xa))
         needs = ctx.needs_input_grad
         flat = contract.flat_grads(channel, spatial)
         grads = tuple(None if g is None or not need else torch.from_numpy(g)
