@@ -116,15 +116,19 @@ def native_gates(w1: _Tensor, b1: _Tensor, w2: _Tensor, b2: _Tensor, sw: _Tensor
                                  *map(array, (w1, b1, w2, b2, sw, sb)))
 
 
-# Outputs (y, grad_x) of at least RECYCLED_OUTPUT_BYTES are recycled, in
-# memory aligned to transparent huge pages (numpy advises huge pages for its
-# buffers from 4 MiB on; PyTorch's CPU allocator advises nothing, so a fresh
-# 32 MiB output from torch.empty_like faults in 8192 4 KiB pages on every
-# call). Below 4 MiB recycling is what counts: glibc returns freed heap tops
-# of a few MiB to the system, and a training step at (1, 512, 28, 28) then
-# faulted y and grad_x in afresh on every call, 5x its steady-state time.
+# Outputs of at least HUGE_OUTPUT_BYTES get memory aligned to transparent
+# huge pages and are recycled (numpy advises huge pages for its buffers from
+# 4 MiB on; PyTorch's CPU allocator advises nothing, so a fresh 32 MiB
+# output from torch.empty_like faults in 8192 4 KiB pages on every call).
+# In a training step (y, then grad_x while y is alive) outputs are recycled
+# from TRAINING_OUTPUT_BYTES on: glibc returned the freed top of its heap to
+# the system after each step, and a step at (1, 512, 28, 28) faulted y and
+# grad_x in afresh every time, 5x its steady-state time. Inference keeps the
+# 4 MiB threshold: there a lone output is reused by malloc without faults,
+# and the pool's bookkeeping measured slower at batch-1 sizes.
 HUGE_PAGE_BYTES = 2 << 20
-RECYCLED_OUTPUT_BYTES = 256 << 10
+HUGE_OUTPUT_BYTES = 4 << 20
+TRAINING_OUTPUT_BYTES = 256 << 10
 #: Bytes of unused output buffers kept for reuse; more are released.
 OUTPUT_POOL_BYTES = 256 << 20
 _LINUX = sys.platform.startswith("linux")
@@ -187,9 +191,10 @@ def _buffer(size: int) -> Any:
         return buffer
 
 
-def new_output(like: Any) -> Any:
+def new_output(like: Any, training: bool = False) -> Any:
     """An uninitialised float32 array of like's shape and libscse layout, or
-    None (the binding then allocates) below RECYCLED_OUTPUT_BYTES or off Linux.
+    None (the binding then allocates) below HUGE_OUTPUT_BYTES
+    (TRAINING_OUTPUT_BYTES for the outputs of a training step) or off Linux.
 
     Large outputs start on a 2 MiB boundary of a buffer one huge page
     longer: NumPy advises MADV_HUGEPAGE from the buffer's first 4 KiB
@@ -200,7 +205,8 @@ def new_output(like: Any) -> Any:
     :func:`release_cached_outputs` drops them), so a model's steady state
     writes into memory that is already mapped: no page faults, no zeroing.
     """
-    if like.nbytes < RECYCLED_OUTPUT_BYTES or not _LINUX or not _RECYCLE:
+    threshold = TRAINING_OUTPUT_BYTES if training else HUGE_OUTPUT_BYTES
+    if like.nbytes < threshold or not _LINUX or not _RECYCLE:
         return None
     size = like.size
     buffer = _buffer(size)
@@ -249,7 +255,7 @@ def _backward_cpu(grad_y: torch.Tensor, x: torch.Tensor, w1: _Tensor, b1: _Tenso
     xa = array(xd)
     grad_x, channel, spatial = _native.backward(
         xa, array(in_layout_of(grad_y, xd)), cse=cse, sse=sse, aggregate=aggregate,
-        out=new_output(xa))
+        out=new_output(xa, training=True))
     grad_input = wrap(grad_x)
     if xd is not x:
         grad_input = torch.empty_like(x, memory_format=torch.preserve_format).copy_(grad_input)

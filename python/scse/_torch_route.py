@@ -133,7 +133,7 @@ class _NativeBlock(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, aggregate: int, gates: Tuple[Any, Any],
                 *params: _Tensor) -> torch.Tensor:
         xa = x.detach().numpy()
-        y = _native.forward(xa, gates[0], gates[1], aggregate, new_output(xa))
+        y = _native.forward(xa, gates[0], gates[1], aggregate, new_output(xa, training=True))
         ctx.save_for_backward(x, *params)
         ctx.aggregate, ctx.gates = aggregate, gates
         return torch.from_numpy(y)
@@ -145,7 +145,8 @@ class _NativeBlock(torch.autograd.Function):
         cse, sse = ctx.gates
         xa = x.detach().numpy()
         grad_x, channel, spatial = _native.backward(
-            xa, in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate, new_output(xa))
+            xa, in_layout_of(grad_y, x).numpy(), cse, sse, ctx.aggregate,
+            new_output(xa, training=True))
         needs = ctx.needs_input_grad
         flat = contract.flat_grads(channel, spatial)
         grads = tuple(None if g is None or not need else torch.from_numpy(g)
