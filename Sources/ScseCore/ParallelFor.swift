@@ -7,6 +7,13 @@
 /// benchmark shapes (docs/design.md, "Threads").
 @usableFromInline package let minimumWorkPerThread = 48 * 1024
 
+/// Threads that `work` floats (read or written) can keep busy: one per
+/// `minimumWorkPerThread`, at least one.
+@inlinable @inline(__always)
+package func threadsWorth(work: Int) -> Int {
+  Swift.max(1, work / minimumWorkPerThread)
+}
+
 /// Runs `body(i)` for every `i` in `0..<count`, on up to `threads` threads,
 /// and on the calling thread alone when `work` (floats the whole loop reads
 /// or writes) is too small to pay for another thread.
@@ -15,7 +22,7 @@
 /// - Complexity: O(count) calls of `body`.
 @inlinable @inline(__always)
 package func parallelFor(_ count: Int, threads: Int, work: Int, _ body: (Int) -> Void) {
-  let workers = Swift.min(threads, count, Swift.max(1, work / minimumWorkPerThread))
+  let workers = Swift.min(threads, count, threadsWorth(work: work))
   if workers <= 1 {
     for i in 0 ..< count { body(i) }
     return

@@ -129,7 +129,7 @@ package func runBackward(_ plan: BlockPlan, x: UnsafePointer<Float>, gradY: Unsa
   let sample = plan.channels * plan.spatial
   // A call too small for two threads takes the one-thread path whatever the
   // setting, so a second thread can never make it slower.
-  let threads = Swift.min(ThreadCount.current, Swift.max(1, 6 * plan.batch * sample / minimumWorkPerThread))
+  let threads = Swift.min(ThreadCount.current, threadsWorth(work: 6 * plan.batch * sample))
   if plan.batch >= threads && kernel.weightsFitPerSample {
     parallelFor(plan.batch, threads: threads, work: 6 * plan.batch * sample) { n in kernel.backwardSample(n) }
   } else {

@@ -123,7 +123,7 @@ package func runForward(_ plan: BlockPlan, x: UnsafePointer<Float>, y: UnsafeMut
   let sample = plan.channels * plan.spatial
   // A call too small for two threads takes the one-thread path whatever the
   // setting, so a second thread can never make it slower.
-  let threads = Swift.min(ThreadCount.current, Swift.max(1, 3 * plan.batch * sample / minimumWorkPerThread))
+  let threads = Swift.min(ThreadCount.current, threadsWorth(work: 3 * plan.batch * sample))
   if plan.batch >= threads && kernel.weightsFitPerSample {
     parallelFor(plan.batch, threads: threads, work: 3 * plan.batch * sample) { n in kernel.forwardSample(n) }
     return true

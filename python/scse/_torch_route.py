@@ -165,7 +165,7 @@ def run(owner: Any, x: torch.Tensor, channels: int, hidden: Optional[int], aggre
         check_input(x, channels)
     elif not _is_tracing():  # traced sizes are values; the operator checks them
         if (type(x) is _Tensor_type and not _dispatch_modes() and not _function_modes()
-                and _functorch_level() is None and _forward_ad._current_level < 0):
+                and _functorch_level() is None and not forward_ad_active()):
             # Nothing records or transforms the call: libscse without dispatch.
             # (None: a parameter is a tensor subclass or not plain CPU float32.)
             gates = (_cached_gates(owner, hidden, params) if cacheable
